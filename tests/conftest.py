@@ -1,0 +1,10 @@
+"""Test set-up: the project root on sys.path, quiet TensorFlow, and the optional shared data."""
+import os
+import sys
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+# Real photos for optional tests (absent on a user's fresh clone: those tests skip).
+SHARED_DATA = os.path.join(ROOT, '..', 'shared', 'data')
