@@ -1,0 +1,369 @@
+"""Training data (spec 7): providers of 64x64 patches for the agent's inputs and the critic's targets.
+
+Three kinds, chosen per role by the config (input_kind / target_kind):
+  fivek_pack    the FiveK pack of fetch_fivek.py: image_raw.npy, (4N, 80, 80, 3) linear ProPhoto crops
+                (4 per photo), memory-mapped; a fold list picks the photos (spec 7.2).
+  fivek_expert  the 5000 expert-C images, file k named %04d(k)...; a fold list picks them (spec 7.3).
+  folder        every image in a folder (JPEG/PNG/TIFF/RAW) with a declared colour encoding (spec 7.6).
+Every provider serves shuffled batches (a permutation consumed in order, reshuffled when used up) with
+random flips, and crops when its patches are larger than 64. Batches of the default size are prepared
+in a background thread so the training loop does not wait on them.
+
+Command line: `python data.py CONFIG --list {train,val} [--key=value ...]` prints the input images of
+a folder dataset's split, e.g. the held-out frames to evaluate on.
+"""
+import argparse
+import math
+import os
+import queue
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import cv2
+import numpy as np
+
+import util
+
+SOURCE_SIZE = 80     # side of the square crops every image is reduced to (spec 7.2, 7.3, 7.6)
+PATCH_SIZE = 64      # side of the patches the networks see
+COPIES = 4           # patches made from each photo
+PREFETCH_DEPTH = 3   # batches prepared ahead
+
+FOLD_FILES = {'2k_train': 'FiveK_train_first2k.txt', '2k_target': 'FiveK_train_second2k.txt',
+              'u_test': 'FiveK_test.txt', 'u_amt': 'FiveK_test_AMT.txt'}
+FIVEK_VAL_SET = 'u_test'   # FiveK's held-out photos: what split='val' means for the FiveK kinds
+KINDS = ('fivek_pack', 'fivek_expert', 'folder')
+ROLES = ('input', 'target')
+SPLITS = ('train', 'val')
+
+
+class DataError(Exception):
+    """Training data that cannot be used. The message names the file or folder and the fix."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Serving patches
+
+class _Stream:
+    """One repeatable sequence of draws: its own permutation and random generator."""
+
+    def __init__(self, count, seed):
+        self.rng = np.random.default_rng(seed)
+        self.count = count
+        self.order, self.pos = self.rng.permutation(count), 0
+
+    def take(self, n):
+        """The next n positions of the shuffled order, reshuffling whenever it is used up."""
+        parts = []
+        while n > 0:
+            if self.pos == self.count:
+                self.order, self.pos = self.rng.permutation(self.count), 0
+            k = min(n, self.count - self.pos)
+            parts.append(self.order[self.pos:self.pos + k])
+            self.pos += k
+            n -= k
+        return np.concatenate(parts)
+
+
+class Provider:
+    """Serves float32 (B, 64, 64, 3) batches from `patches` (N, S, S, 3), S >= 64, rows `index`.
+
+    Each patch is cropped to a random 64x64 window (offsets 0..S-64) and flipped left-right with
+    probability 0.5. Batches of the default size come from a daemon thread; other sizes are made on
+    the caller's thread from a separate stream, so a seeded run stays repeatable either way.
+    """
+
+    def __init__(self, patches, description, batch_size, seed, index=None):
+        self.patches = patches   # may be a read-only memmap: rows are read only when drawn
+        self.index = np.arange(len(patches)) if index is None else np.asarray(index)
+        self.description = description
+        self.batch_size = batch_size
+        if not isinstance(seed, np.random.SeedSequence):
+            seed = np.random.SeedSequence(seed)
+        prefetch_seed, direct_seed = seed.spawn(2)
+        self._prefetch_stream = _Stream(len(self.index), prefetch_seed)
+        self._direct_stream = _Stream(len(self.index), direct_seed)
+        self._direct_lock = threading.Lock()
+        self._queue = queue.Queue(maxsize=PREFETCH_DEPTH)
+        threading.Thread(target=self._prefetch, daemon=True, name='data-prefetch').start()
+
+    def __len__(self):
+        return len(self.index)
+
+    def next_batch(self, batch_size=None):
+        batch_size = batch_size or self.batch_size
+        if batch_size != self.batch_size:
+            with self._direct_lock:
+                return self._make_batch(self._direct_stream, batch_size)
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self._queue.put(item)   # every later call reports the failure too
+            raise item
+        return item
+
+    def _prefetch(self):
+        while True:
+            try:
+                item = self._make_batch(self._prefetch_stream, self.batch_size)
+            except BaseException as e:  # handed to the consumer, which re-raises it
+                item = e
+            self._queue.put(item)
+            if isinstance(item, BaseException):
+                return
+
+    def _make_batch(self, stream, n):
+        rows = self.index[stream.take(n)]
+        margin = self.patches.shape[1] - PATCH_SIZE
+        ys = stream.rng.integers(0, margin + 1, n)
+        xs = stream.rng.integers(0, margin + 1, n)
+        flips = stream.rng.random(n) < 0.5
+        return _crop_and_flip(self.patches, rows, ys, xs, flips)
+
+
+def _crop_and_flip(images, rows, ys, xs, flips):
+    """Patch i is images[rows[i]] cropped at (ys[i], xs[i]), flipped left-right if flips[i]."""
+    out = np.empty((len(rows), PATCH_SIZE, PATCH_SIZE, 3), np.float32)
+    for i, row in enumerate(rows):
+        patch = images[row, ys[i]:ys[i] + PATCH_SIZE, xs[i]:xs[i] + PATCH_SIZE]
+        out[i] = patch[:, ::-1] if flips[i] else patch
+    return out
+
+
+def _four_copies(squares, rng):
+    """COPIES patches per 80x80 square, each flipped with p 0.5 and cropped at random (spec 7.3)."""
+    n = len(squares) * COPIES
+    margin = SOURCE_SIZE - PATCH_SIZE
+    flips = rng.random(n) < 0.5
+    ys = rng.integers(0, margin + 1, n)
+    xs = rng.integers(0, margin + 1, n)
+    return _crop_and_flip(squares, np.arange(n) // COPIES, ys, xs, flips)
+
+
+# ----------------------------------------------------------------------------------------------
+# Building a provider from a config
+
+def make_provider(cfg, role, split='train', seed=None):
+    """The provider of cfg.<role>_kind/_dir/_set/_encoding; role 'input' or 'target'.
+
+    split 'val' is the held-out part: the last val_fraction of a folder's sorted files, or the
+    FiveK test fold (u_test) for the FiveK kinds. seed defaults to cfg.seed (None: unseeded).
+    """
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+    kind, folder, set_name, encoding = (getattr(cfg, f'{role}_{key}')
+                                        for key in ('kind', 'dir', 'set', 'encoding'))
+    if kind not in KINDS:
+        raise DataError(f"unknown {role}_kind {kind!r}; use one of {', '.join(KINDS)}")
+    seed = getattr(cfg, 'seed', None) if seed is None else seed
+    # Input and target (and train and val) get different streams from one seed.
+    load_seed, serve_seed = np.random.SeedSequence(
+        seed, spawn_key=(ROLES.index(role), SPLITS.index(split))).spawn(2)
+    folder = _resolve(folder)
+    if kind == 'folder':
+        paths = folder_split(cfg, role, split)
+        patches, info = _load_images(paths, encoding, role, kind, np.random.default_rng(load_seed))
+        info = f"{split} split with val_fraction {cfg.val_fraction}, {info}"
+        index = None
+    else:
+        set_name = FIVEK_VAL_SET if split == 'val' else set_name
+        ids = read_fold(cfg.folds_dir, set_name)
+        if kind == 'fivek_pack':
+            patches, index, info = _load_fivek_pack(folder, ids, set_name, encoding, role)
+        else:
+            paths = _expert_files(folder, ids, role)
+            patches, info = _load_images(paths, encoding, role, kind, np.random.default_rng(load_seed))
+            index = None
+        info = f"set {set_name}, {info}"
+    count = len(patches) if index is None else len(index)
+    return Provider(patches, f"{role}: {kind} {folder} ({info}) -> {count} patches",
+                    cfg.batch_size, serve_seed, index)
+
+
+def split_files(files, val_fraction):
+    """(train, val): files sorted by name; the last ceil(val_fraction * N) are validation.
+
+    A contiguous block by name (frame number for video frames), so neighbouring near-duplicate
+    frames do not straddle the split.
+    """
+    if not 0 <= val_fraction <= 1:
+        raise ValueError(f"val_fraction must be in [0, 1], not {val_fraction}")
+    files = sorted(files, key=lambda f: (os.path.basename(f), f))
+    n_val = math.ceil(val_fraction * len(files) - 1e-9)   # 0.15 * 100 is 15.000000000000002
+    return files[:len(files) - n_val], files[len(files) - n_val:]
+
+
+def folder_split(cfg, role, split):
+    """Paths of the images of a folder dataset's split (train or val)."""
+    kind = getattr(cfg, f'{role}_kind')
+    if kind != 'folder':
+        raise DataError(f"{role}_kind is {kind!r}, not 'folder': FiveK data is split by folds "
+                        f"(its held-out photos are the {FIVEK_VAL_SET} fold)")
+    folder = _resolve(getattr(cfg, f'{role}_dir'))
+    train, val = split_files(_list_folder(folder, role, kind), cfg.val_fraction)
+    chosen = train if split == 'train' else val
+    if not chosen:
+        raise DataError(f"{folder}: the {split} split is empty (val_fraction={cfg.val_fraction}); "
+                        + ("set e.g. --val_fraction=0.15 to hold out images" if split == 'val'
+                           else "lower val_fraction"))
+    return chosen
+
+
+def read_fold(folds_dir, set_name):
+    """The 1-based FiveK ids of a fold (spec 7.1); lines starting with '#' are comments."""
+    if set_name not in FOLD_FILES:
+        raise DataError(f"unknown FiveK set {set_name!r}; use one of {', '.join(FOLD_FILES)}")
+    path = os.path.join(_resolve(folds_dir), FOLD_FILES[set_name])
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: FiveK fold list not found; run `python fetch_fivek.py` (it fetches "
+                        f"the fold lists), or set --folds_dir to the folder holding "
+                        f"{', '.join(FOLD_FILES.values())}")
+    ids = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith('#'):
+                continue
+            try:
+                ids.append(int(line))
+            except ValueError:
+                raise DataError(f"{path}, line {number}: {line!r} is not a FiveK id") from None
+    if not ids:
+        raise DataError(f"{path}: the fold list holds no ids")
+    return np.array(ids)
+
+
+def _resolve(path):
+    """Relative data paths are taken from the working directory, else from the project folder."""
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    candidate = os.path.join(util.PROJECT_DIR, path)
+    return candidate if os.path.exists(candidate) else path
+
+
+def _no_data(folder, role, kind, what):
+    fetch = ('run `python fetch_fivek.py --sintel` for the Sintel frames' if kind == 'folder'
+             else 'run `python fetch_fivek.py` to download the FiveK data')
+    return (f"{folder}: {what}; {fetch}, or point the config at your own images with "
+            f"--{role}_kind=folder --{role}_dir=PATH")
+
+
+def _list_folder(folder, role, kind):
+    """Supported images in the folder, sorted; hidden files (e.g. macOS '._x.jpg') are ignored."""
+    if not os.path.isdir(folder):
+        raise DataError(_no_data(folder, role, kind, 'folder not found'))
+    names = sorted(n for n in os.listdir(folder)
+                   if n.lower().endswith(util.IMAGE_EXTENSIONS) and not n.startswith('.'))
+    if not names:
+        raise DataError(_no_data(folder, role, kind, 'no images (JPEG/PNG/TIFF/RAW) in the folder'))
+    return [os.path.join(folder, n) for n in names]
+
+
+def _expert_files(folder, ids, role):
+    """Files of the fold in the expert folder, where sorted file k-1 is named %04d(k)... (spec 7.3)."""
+    files = _list_folder(folder, role, 'fivek_expert')
+    paths = []
+    for fivek_id in ids:
+        name = os.path.basename(files[fivek_id - 1]) if fivek_id <= len(files) else None
+        if name is None or not name.startswith(f'{fivek_id:04d}'):
+            raise DataError(f"{folder}: expected sorted file number {fivek_id} to be named "
+                            f"{fivek_id:04d}..., found {name or 'no such file'}; the folder must "
+                            f"hold the 5000 expert images 0001... to 5000... "
+                            f"(`python fetch_fivek.py`)")
+        paths.append(files[fivek_id - 1])
+    return paths
+
+
+def _load_fivek_pack(folder, ids, set_name, encoding, role):
+    """Memory-maps image_raw.npy and keeps patch i iff photo i//4 + 1 is in the fold (spec 7.2)."""
+    if encoding not in ('linear', 'display'):
+        raise DataError(f"{role}_encoding={encoding!r}: the FiveK pack is already linear; "
+                        "use 'linear'")
+    path = os.path.join(folder, 'image_raw.npy')
+    if not os.path.isfile(path):
+        raise DataError(_no_data(path, role, 'fivek_pack', 'FiveK pack not found'))
+    try:
+        pack = np.load(path, mmap_mode='r')
+    except (ValueError, OSError) as e:
+        raise DataError(f"{path}: cannot read the FiveK pack ({e}); delete it and run "
+                        "`python fetch_fivek.py` again") from None
+    if pack.ndim != 4 or pack.shape[1:] != (SOURCE_SIZE, SOURCE_SIZE, 3):
+        raise DataError(f"{path}: expected patches of shape (N, {SOURCE_SIZE}, {SOURCE_SIZE}, 3), "
+                        f"found {pack.shape}; delete it and run `python fetch_fivek.py` again")
+    photo_ids = np.arange(len(pack)) // COPIES + 1
+    index = np.flatnonzero(np.isin(photo_ids, ids))
+    found = len(np.unique(photo_ids[index]))
+    if not found:
+        raise DataError(f"{path}: none of the {len(ids)} photos of set {set_name} are in the pack "
+                        f"({len(pack) // COPIES} photos); run `python fetch_fivek.py` again")
+    if found < len(np.unique(ids)):
+        print(f"warning: {path}: only {found} of the {len(ids)} photos of set {set_name} are in "
+              "the pack", file=sys.stderr)
+    return pack, index, f"{found} photos"
+
+
+def _load_images(paths, encoding, role, kind, rng):
+    """Reads images (in a thread pool), reduces each to its centre square at 80x80 and makes four
+    augmented 64x64 patches of it. Unreadable files are skipped with a warning; images smaller
+    than 80 px on their short side are an error (upscaling them would train on blur)."""
+    if encoding not in util.ENCODINGS:
+        raise DataError(f"{role}_encoding={encoding!r}: use one of {', '.join(util.ENCODINGS)}")
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
+        results = list(pool.map(lambda p: _read_square(p, encoding), paths))
+    squares, small, skipped = [], [], 0
+    for path, result in zip(paths, results):
+        if isinstance(result, util.ImageError):
+            print(f"warning: skipping unreadable image: {result}", file=sys.stderr)
+            skipped += 1
+        elif isinstance(result, tuple):
+            small.append(f"{path} ({result[0]}x{result[1]})")
+        else:
+            squares.append(result)
+    if small:
+        raise DataError(f"{len(small)} image(s) smaller than {SOURCE_SIZE} px on the short side: "
+                        + ', '.join(small[:5]) + (' ...' if len(small) > 5 else '')
+                        + f"; remove them or use images of at least {SOURCE_SIZE}x{SOURCE_SIZE}")
+    if not squares:
+        folder = os.path.dirname(paths[0]) if paths else '(no files)'
+        raise DataError(_no_data(folder, role, kind, f"none of the {len(paths)} images is readable"))
+    patches = _four_copies(np.stack(squares), rng)
+    return patches, f"{len(squares)} images, {skipped} unreadable skipped, encoding {encoding}"
+
+
+def _read_square(path, encoding):
+    """80x80 INTER_AREA reduction of the linearized image's centre square; an ImageError when
+    unreadable; (width, height) when too small."""
+    try:
+        img = util.read_image(path)
+    except util.ImageError as e:
+        return e
+    h, w = img.shape[:2]
+    if min(h, w) < SOURCE_SIZE:
+        return (w, h)
+    # Linearize the whole image, as evaluation does, so 'srgb' normalizes by the image's maximum.
+    img = util.linearize(img, encoding)
+    return cv2.resize(util.center_square(img), (SOURCE_SIZE, SOURCE_SIZE),
+                      interpolation=cv2.INTER_AREA)
+
+
+# ----------------------------------------------------------------------------------------------
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Print the input images of a folder dataset's train or validation split.",
+        allow_abbrev=False)
+    parser.add_argument('config', help="config name, e.g. sintel for config_sintel.py")
+    parser.add_argument('--list', choices=SPLITS, required=True, help="which split to print")
+    args, overrides = parser.parse_known_args(argv)
+    cfg = util.load_config(args.config, overrides)
+    try:
+        paths = folder_split(cfg, 'input', args.list)
+    except DataError as e:
+        raise SystemExit(f"error: {e}") from None
+    print('\n'.join(paths))
+
+
+if __name__ == '__main__':
+    main()
