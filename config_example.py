@@ -49,10 +49,13 @@ feature_extractor_dims = 4096      # flattened actor features (4 x 4 x 256)
 # --- GAN
 use_penalty = True                 # subtract the agent penalties from the reward
 gan = 'w'                          # WGAN (the only supported kind)
-giters = 1                         # generator updates per iteration (100 at iteration 0)
+giters = 1                         # generator updates per iteration
+warmup_giters = 100                # generator rollouts at learning rate 0 at iteration 0 (fill the pool)
 gradient_penalty_lambda = 10       # one-sided gradient penalty weight
 citers = 5                         # critic updates per iteration
-critic_initialization = 10         # first iterations that use 100 critic updates (also every 500th)
+citers_initial = 100               # critic updates in the first iterations and every 500th
+critic_initialization = 10         # number of first iterations that use citers_initial
+citers_initial_interval = 500      # ... and every this many iterations
 clamp_critic = 0.01                # weight clipping, unused while the gradient penalty is on
 median_filter_size = 101           # window of the median losses in the log
 z_type = 'uniform'                 # noise z ~ U[0, 1)

@@ -113,6 +113,14 @@ class Filter:
     def apply(self, img, raw):
         return self.process(img, self.parameters(raw))
 
+    def process_any_size(self, img, params):
+        """`process` compiled once for every image size (no retrace per resolution)."""
+        if not hasattr(self, '_compiled'):
+            self._compiled = tf.function(self.process, input_signature=[
+                tf.TensorSpec([None, None, None, 3], tf.float32),
+                tf.TensorSpec([None, self.num_params], tf.float32)])
+        return self._compiled(img, params)
+
     def visualize(self, params, size=64):
         return _text_panel(self.label(params, size <= 64), size)
 
@@ -279,6 +287,17 @@ class LevelFilter(Filter):
 
     def label(self, params, short=True):
         return f'Lv {params[0]:.2f} {params[1] + 1:.2f}'
+
+
+def replay(filters, image, steps):
+    """Applies an edit sequence [(filter index, user-unit parameters), ...] to one full-resolution
+    float32 image (H, W, 3); returns the image after every step. Evaluation and recipes share it."""
+    out = []
+    img = tf.convert_to_tensor(image[None], tf.float32)
+    for index, params in steps:
+        img = filters[index].process_any_size(img, tf.constant([params], tf.float32))
+        out.append(img[0].numpy())
+    return out
 
 
 FILTERS = {cls.__name__: cls for cls in (

@@ -6,6 +6,8 @@ records by one step and put them back; fresh inputs keep the pool full; finished
 are what the critic sees as fakes. The pool is held as two arrays rather than a list of records;
 the order of records and every rule are those of a list.
 """
+import os
+
 import numpy as np
 
 REWARD, STOPPED, STEP = 0, 1, 2   # state indices (spec 4.1)
@@ -104,3 +106,20 @@ class ReplayMemory:
     def _shuffle(self):
         order = self.rng.permutation(len(self.images))
         self.images, self.states = self.images[order], self.states[order]
+
+    def save(self, path):
+        """Writes the pool (atomically) so a resumed run continues with the same trajectories."""
+        tmp = path + '.tmp.npz'
+        np.savez(tmp, images=self.images, states=self.states)
+        os.replace(tmp, path)
+
+    def load(self, path):
+        """Restores a pool written by save(); returns False (pool unchanged) if there is none."""
+        if not os.path.exists(path):
+            return False
+        with np.load(path) as saved:
+            if saved['images'].shape[1:] != self.images.shape[1:] or saved['states'].shape[1:] != self.states.shape[1:]:
+                return False
+            self.images, self.states = saved['images'], saved['states']
+        self.fill_pool()
+        return True

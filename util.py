@@ -321,3 +321,20 @@ def config_to_dict(cfg):
             v = [f if isinstance(f, str) else f.__name__ for f in v]
         out[k] = list(v) if isinstance(v, tuple) else v
     return out
+
+
+def configure_tensorflow():
+    """Uses a GPU when TensorFlow sees one (memory growth on, no fixed fraction), else the CPU.
+
+    Returns a one-line description of the device and thread count for the start-up line.
+    """
+    gpus = tf.config.list_physical_devices('GPU')
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:   # already initialized: keep the existing setting
+            pass
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
+    if gpus:
+        return f"GPU ({', '.join(g.name for g in gpus)}), memory growth on"
+    return f"CPU, {threads} threads"

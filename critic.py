@@ -1,0 +1,114 @@
+"""Convolutional building blocks and the one critic builder of spec 4.4-4.5.
+
+The same network judges images twice over: as the WGAN discriminator (`critic/`, RGB + 3 global
+statistics, 6 input channels) and as the RL state-value net (`rl_value/critic/`, RGB + 11 state planes +
+3 statistics, 17 channels). The actor's feature extractors (agent.py) reuse the conv tower.
+
+Networks are tf.Modules over plain tf.Variables so tf.train.Checkpoint tracks every weight (Keras 3 layers
+kept in Python lists are invisible to it) and the original TF1 names map onto them one to one
+(net.original_variable_map). Under mixed precision the
+convolutions and matrix products run in bfloat16 while the variables, inputs and outputs stay float32.
+"""
+import math
+
+import tensorflow as tf
+
+from util import lum
+
+
+def lrelu(x):
+    return tf.nn.leaky_relu(x, alpha=0.2)    # the original's 0.6x + 0.4|x|
+
+
+def glorot_uniform(rng, shape, fan_in, fan_out):
+    limit = math.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(shape, -limit, limit)
+
+
+class Dense(tf.Module):
+    """fully_connected: x W + b with Xavier-uniform W and zero b; kernel layout [in, out]."""
+
+    def __init__(self, units_in, units_out, rng, compute_dtype=tf.float32, name=None):
+        super().__init__(name=name)
+        self.kernel = tf.Variable(glorot_uniform(rng, [units_in, units_out], units_in, units_out), name='weights')
+        self.bias = tf.Variable(tf.zeros([units_out]), name='biases')
+        self.compute_dtype = compute_dtype
+
+    def __call__(self, x):
+        d = self.compute_dtype
+        return tf.matmul(tf.cast(x, d), tf.cast(self.kernel, d)) + tf.cast(self.bias, d)
+
+
+class Conv(tf.Module):
+    """conv2d 4x4, stride 2, SAME padding, Xavier-uniform kernel [kh, kw, in, out], zero bias."""
+
+    def __init__(self, channels_in, channels_out, rng, compute_dtype=tf.float32, name=None):
+        super().__init__(name=name)
+        shape = [4, 4, channels_in, channels_out]
+        self.kernel = tf.Variable(glorot_uniform(rng, shape, 16 * channels_in, 16 * channels_out), name='weights')
+        self.bias = tf.Variable(tf.zeros([channels_out]), name='biases')
+        self.compute_dtype = compute_dtype
+
+    def __call__(self, x):
+        d = self.compute_dtype
+        y = tf.nn.conv2d(tf.cast(x, d), tf.cast(self.kernel, d), strides=2, padding='SAME')
+        return tf.nn.bias_add(y, tf.cast(self.bias, d))
+
+
+class ConvTower(tf.Module):
+    """Four conv + lrelu layers, 32/64/128/256 channels (64x64 -> 4x4), flattened row-major (H, W, C)."""
+
+    def __init__(self, channels_in, rng, compute_dtype=tf.float32, base_channels=32, name=None):
+        super().__init__(name=name)
+        widths = [channels_in] + [base_channels * 2 ** i for i in range(4)]
+        self.convs = [Conv(a, b, rng, compute_dtype, name=f'Conv_{i}')
+                      for i, (a, b) in enumerate(zip(widths, widths[1:]))]
+
+    def __call__(self, x):
+        for conv in self.convs:
+            x = lrelu(conv(x))
+        return tf.reshape(x, [tf.shape(x)[0], -1])
+
+
+def constant_planes(values, height, width):
+    """(B, K) per-image values -> (B, H, W, K) constant planes."""
+    return tf.broadcast_to(values[:, None, None, :], [tf.shape(values)[0], height, width, values.shape[-1]])
+
+
+def image_statistics(images):
+    """(B, 3): mean luminance, population variance of luminance, mean HSL-style saturation (spec 4.4)."""
+    l = lum(images) + 1e-5
+    mean_l, var_l = tf.nn.moments(l, axes=[1, 2, 3])
+    x = tf.clip_by_value(images, 0.0, 1.0)
+    hi, lo = tf.reduce_max(x, axis=-1), tf.reduce_min(x, axis=-1)
+    sat = (hi - lo) / (tf.minimum(hi + lo, 2.0 - hi - lo) + 0.01)
+    return tf.stack([mean_l, var_l, tf.reduce_mean(sat, axis=[1, 2])], axis=1)
+
+
+class Critic(tf.Module):
+    """D(image) or V(image, state): RGB [+ state planes] + statistic planes, minus 0.5 -> conv tower ->
+    FC 128 lrelu -> FC 1. Returns float32 scores of shape (B,). No dropout, no normalization."""
+
+    def __init__(self, cfg, num_state_dim, rng, name):
+        super().__init__(name=name)
+        self.num_state_dim = num_state_dim
+        dtype = tf.bfloat16 if cfg.mixed_precision else tf.float32
+        channels = 3 + num_state_dim + 3
+        self.tower = ConvTower(channels, rng, dtype, cfg.base_channels)
+        features = (cfg.source_img_size // 16) ** 2 * cfg.base_channels * 8
+        self.fc1 = Dense(features, cfg.fc1_size, rng, dtype, name='fully_connected')
+        self.fc2 = Dense(cfg.fc1_size, 1, rng, dtype, name='fully_connected_1')
+
+    @property
+    def input_channels(self):
+        return self.tower.convs[0].kernel.shape[2]
+
+    def __call__(self, images, states=None):
+        h, w = tf.shape(images)[1], tf.shape(images)[2]
+        planes = [images]
+        if self.num_state_dim:
+            planes.append(constant_planes(states, h, w))
+        planes.append(constant_planes(image_statistics(images), h, w))
+        x = tf.concat(planes, axis=-1) - 0.5
+        x = lrelu(self.fc1(self.tower(x)))
+        return tf.cast(self.fc2(x)[:, 0], tf.float32)

@@ -1,0 +1,122 @@
+"""The actor and critic networks against spec 4 and 11.5: sizes, the state machine, the policy, action
+sampling, the one-hot output, penalties, and seeded dropout."""
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import agent
+import critic
+import filters
+import util
+
+CFG = util.load_config('example', ['--seed=0'])
+FILTERS = filters.build_filters(CFG)
+
+
+def size(module):
+    return sum(int(np.prod(v.shape)) for v in module.trainable_variables)
+
+
+@pytest.fixture(scope='module')
+def nets():
+    rng = tf.random.Generator.from_seed(0)
+    return (agent.Actor(CFG, FILTERS, rng), critic.Critic(CFG, 0, rng, name='critic'),
+            critic.Critic(CFG, CFG.num_state_dim, rng, name='rl_value'))
+
+
+def test_parameter_counts_and_shapes(nets):
+    actor, disc, value = nets
+    assert (size(actor), size(disc), size(value)) == (6_123_680, 1_216_225, 1_221_857)   # spec 11.5
+    assert size(actor.features) == size(actor.selector_features) == 695_776               # spec 4.2
+    assert actor.features.convs[0].kernel.shape == (4, 4, 14, 32)
+    assert (disc.input_channels, value.input_channels) == (6, 17)
+    assert [c.kernel.shape[-1] for c in disc.tower.convs] == [32, 64, 128, 256]
+    assert [d.kernel.shape[-1] for d in actor.filter_fc2] == [7, 7, 9, 7, 14, 7, 7, 30]
+    assert actor.selector_fc2.kernel.shape == (128, 8)
+    assert all(float(tf.reduce_max(tf.abs(v))) == 0 for v in actor.trainable_variables if 'biases' in v.name)
+
+
+def test_glorot_uniform_range(nets):
+    kernel = nets[0].features.convs[1].kernel.numpy()          # [4, 4, 32, 64]
+    limit = math.sqrt(6 / (16 * 32 + 16 * 64))
+    assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.95 * limit
+
+
+def test_state_transitions_over_an_episode():
+    states = tf.zeros([2, 11])
+    actions = [[0, 4], [0, 7], [3, 4], [1, 2], [5, 5]]
+    for t, a in enumerate(actions, start=1):
+        states = agent.next_states(states, tf.one_hot(a, 8), CFG.test_steps)
+        s = states.numpy()
+        done = float(t == 5)
+        np.testing.assert_array_equal(s[:, :3], [[done, done, t]] * 2)
+    np.testing.assert_array_equal(s[0, 3:], [1, 1, 0, 1, 0, 1, 0, 0])   # filters 0, 1, 3, 5 used
+    np.testing.assert_array_equal(s[1, 3:], [0, 0, 1, 0, 1, 1, 0, 1])   # filters 2, 4, 5, 7 used
+
+
+def test_policy_mixes_in_exploration():
+    pi = agent.policy(tf.constant([[100.0] + [0.0] * 7, [0.0] * 8]), 0.05).numpy()
+    np.testing.assert_allclose(pi[0], [0.95 + 0.05 / 8] + [0.05 / 8] * 7, rtol=1e-5)
+    np.testing.assert_allclose(pi[1], [1 / 8] * 8, rtol=1e-6)
+    np.testing.assert_allclose(pi.sum(1), 1, rtol=1e-6)
+    np.testing.assert_allclose(agent.entropy(tf.constant(pi)).numpy()[1], math.log(8), rtol=1e-6)
+
+
+def test_inverse_cdf_sampling():
+    pi = tf.constant([[0.1, 0.2, 0.3, 0.4, 0, 0, 0, 0]] * 5)
+    u = tf.constant([0.05, 0.15, 0.35, 0.65, 0.999])
+    np.testing.assert_array_equal(agent.sample_action(pi, u).numpy(), [0, 1, 2, 3, 3])
+    many = tf.random.stateless_uniform([20000], [1, 2])
+    counts = np.bincount(agent.sample_action(tf.tile(pi[:1], [20000, 1]), many).numpy(), minlength=8) / 20000
+    np.testing.assert_allclose(counts, pi[0].numpy(), atol=0.015)
+
+
+def test_act_outputs_the_chosen_filter_and_penalties(nets):
+    actor = nets[0]
+    rng = np.random.default_rng(1)
+    images = tf.constant(rng.random((6, 64, 64, 3), dtype=np.float32) * 1.5)    # some values above 1
+    states = np.zeros((6, 11), np.float32)
+    states[:, agent.USAGE:] = 1.0                                               # every filter already used
+    u = tf.constant(rng.random(6, dtype=np.float32))
+    seed = tf.constant([3, 4], tf.int64)
+    for sample in (True, False):
+        step = agent.act(actor, FILTERS, CFG, images, states, u, seed, tf.constant(sample), 0.25)
+        pi, action = step['pi'].numpy(), step['action'].numpy()
+        expected = agent.sample_action(step['pi'], u).numpy() if sample else pi.argmax(1)
+        np.testing.assert_array_equal(action, expected)
+        for i, a in enumerate(action):
+            alone = FILTERS[a].apply(images[i:i + 1], step['raw'][a][i:i + 1])
+            np.testing.assert_allclose(step['output'][i:i + 1].numpy(), alone.numpy(), rtol=1e-5, atol=1e-6)
+        out = step['output'].numpy()
+        over = (np.maximum(out - 1, 0) ** 2).mean(axis=(1, 2, 3))
+        ent = -(pi * np.log(pi)).sum(1)
+        np.testing.assert_allclose(step['penalty'].numpy(), over + 0.75 * 0.05 * (math.log(8) - ent) + 1.0,
+                                   rtol=1e-5)
+        np.testing.assert_allclose(step['log_pi'].numpy(), np.log(pi[np.arange(6), action] + 1e-10), rtol=1e-5)
+        np.testing.assert_array_equal(step['new_states'].numpy()[:, 2], 1)
+
+
+def test_dropout_is_on_and_seeded(nets):
+    actor = nets[0]
+    images = tf.random.stateless_uniform([2, 64, 64, 3], [0, 1])
+    states = tf.zeros([2, 11])
+    a = actor(images, states, tf.constant([5, 6], tf.int64))
+    b = actor(images, states, tf.constant([5, 6], tf.int64))
+    c = actor(images, states, tf.constant([5, 7], tf.int64))
+    np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
+    assert np.abs(a[1].numpy() - c[1].numpy()).max() > 1e-4
+    assert np.abs(a[0][0].numpy() - c[0][0].numpy()).max() > 1e-4
+
+
+def test_critic_statistics():
+    rng = np.random.default_rng(2)
+    img = rng.random((2, 8, 8, 3)).astype(np.float32) * 1.2
+    stats = critic.image_statistics(tf.constant(img)).numpy()
+    lum = img @ np.array([0.27, 0.67, 0.06], np.float32) + 1e-5
+    x = np.clip(img, 0, 1)
+    hi, lo = x.max(-1), x.min(-1)
+    sat = (hi - lo) / (np.minimum(hi + lo, 2 - hi - lo) + 0.01)
+    np.testing.assert_allclose(stats, np.stack([lum.mean((1, 2)), lum.var((1, 2)), sat.mean((1, 2))], 1),
+                               rtol=1e-4)

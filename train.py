@@ -1,0 +1,239 @@
+"""Train an Exposure agent: python train.py <config> <model-name> [--key=value ...]
+
+The loop of spec 5.7, read top to bottom: each iteration runs one generator+value update on a batch
+of in-progress trajectories from the replay memory (100 at iteration 0, at learning rate 0, to fill
+the pool), then 5 critic updates on finished edits against target photos (100 in the first 10
+iterations and every 500th). Running the same command again resumes from the newest checkpoint.
+"""
+import argparse
+import collections
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+
+class Tee:
+    """Copies a stream to log.txt (append), as the original's log did."""
+
+    def __init__(self, stream, log):
+        self.stream, self.log = stream, log
+
+    def write(self, text):
+        self.stream.write(text)
+        self.log.write(text)
+        self.log.flush()
+
+    def flush(self):
+        self.stream.flush()
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description='Train an Exposure agent (actor-critic + WGAN) on a config\'s data.',
+        epilog='Any config value can be overridden as --key=value, e.g. --max_iter_step=200 '
+               '--batch_size=16 --input_dir=my/inputs --target_dir=my/targets. Outputs go to '
+               'models/<config>/<model-name>/; running the same command again resumes there.')
+    parser.add_argument('config', help='config name: "example" loads config_example.py')
+    parser.add_argument('model_name', help='name of the model folder under models/<config>/')
+    args, overrides = parser.parse_known_args(argv)
+    bad = [o for o in overrides if not (o.startswith('--') and '=' in o)]
+    if bad:
+        parser.error(f"unrecognized arguments: {' '.join(bad)} (config overrides are --key=value)")
+    return args, overrides
+
+
+def load_or_create_config(args, overrides, model_dir):
+    """A new model snapshots its config; a resumed one reuses the snapshot (plus new overrides)."""
+    import util
+    snapshot = os.path.join(model_dir, 'config.json')
+    cfg = util.load_config(args.config, overrides)       # validates the name and the overrides
+    if os.path.exists(snapshot):
+        with open(snapshot) as f:
+            saved = json.load(f)
+        for key, value in saved.items():
+            setattr(cfg, key, tuple(value) if isinstance(getattr(cfg, key, None), tuple) else value)
+        util.apply_overrides(cfg, overrides)
+    os.makedirs(model_dir, exist_ok=True)
+    tmp = snapshot + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(util.config_to_dict(cfg), f, indent=1)
+    os.replace(tmp, snapshot)
+    with open(os.path.join(model_dir, 'commands.txt'), 'a') as f:
+        f.write(' '.join(['python', 'train.py', args.config, args.model_name] + overrides) + '\n')
+    return cfg
+
+
+def main(argv=None):
+    args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
+    model_dir = os.path.join('models', args.config, args.model_name)
+    cfg = load_or_create_config(args, overrides, model_dir)
+    log = open(os.path.join(model_dir, 'log.txt'), 'a')
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = Tee(stdout, log), Tee(stderr, log)
+    try:
+        return train(cfg, model_dir)
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+        log.close()
+
+
+def train(cfg, model_dir):
+    import tensorflow as tf
+    import data
+    import net
+    import util
+    import vis
+    from replay_memory import ReplayMemory
+
+    print(f"== {cfg.config_name}/{os.path.basename(model_dir)} on {util.configure_tensorflow()}")
+    if cfg.seed is not None:
+        tf.keras.utils.set_random_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    try:
+        inputs = data.make_provider(cfg, 'input', 'train', seed=cfg.seed)
+        targets = data.make_provider(cfg, 'target', 'train', seed=None if cfg.seed is None else cfg.seed + 1)
+    except data.DataError as e:
+        raise SystemExit(f"error: {e}")
+    print(f"inputs:  {inputs.description}\ntargets: {targets.description}")
+
+    gan = net.GAN(cfg)
+    manager = gan.make_manager(model_dir)
+    start = gan.restore(model_dir) or 0
+    print(f"resuming at iteration {start}" if start else "starting a new model")
+    if start > cfg.max_iter_step:
+        print(f"already trained to max_iter_step={cfg.max_iter_step}; raise it with --max_iter_step=N")
+        return 0
+    writer = tf.summary.create_file_writer(model_dir)
+    memory = ReplayMemory(cfg, inputs, seed=cfg.seed)
+    vis_inputs, _ = memory.get_feed_batch(cfg.num_samples)   # fixed visualization batch (spec 6.2)
+    pool_file = os.path.join(model_dir, 'replay_memory.npz')
+    # A resumed run continues with the saved pool; without one it needs the warm-up rollouts again.
+    warm_up = start == 0 or not memory.load(pool_file)
+    vis_targets = targets.next_batch(cfg.num_samples)
+    image_dir = os.path.join(model_dir, 'images')
+    B, T = cfg.batch_size, cfg.max_iter_step
+    recent = collections.defaultdict(lambda: collections.deque(maxlen=cfg.median_filter_size))
+    t_start, it = time.time(), start
+
+    def save(iteration):
+        gan.iteration.assign(iteration)
+        memory.save(pool_file)
+        manager.save(checkpoint_number=iteration)
+
+    try:
+        for it in range(start, T + 1):
+            t_iter = time.time()
+            progress = it / T
+            lr_g, lr_v, lr_c = net.learning_rates(cfg, it)
+            # Iteration 0: 100 rollouts at learning rate 0 only fill the pool with finished edits
+            # (Adam's moments still move, as in the original). A resumed run without a saved pool
+            # does the same once.
+            g_updates = cfg.warmup_giters if it == start and warm_up else cfg.giters
+            if it == start and warm_up:
+                lr_g = lr_v = 0.0
+            special = it < cfg.critic_initialization or it % cfg.citers_initial_interval == 0
+            c_updates = cfg.citers_initial if special else cfg.citers
+
+            for _ in range(g_updates):
+                images, states = memory.get_next_fake_batch()
+                noise = rng.random((B, cfg.z_dim), dtype=np.float32)
+                g = gan.generator_step(images, states, noise, lr_g, lr_v, progress)
+                memory.replace_memory(g['fake_output'], g['new_states'])
+
+            # The critic sees finished edits from the pool against target photos, in fused chunks
+            # of cfg.citers updates (one compiled function for every chunk).
+            for _ in range(max(1, c_updates // cfg.citers)):
+                fake = np.stack([memory.get_critic_batch() for _ in range(cfg.citers)])
+                real = np.stack([targets.next_batch(B) for _ in range(cfg.citers)])
+                c = gan.critic_steps(fake, real, lr_c)
+
+            stats = {k: float(v) for k, v in {**g, **c}.items() if np.ndim(v) == 0}
+            bad = [k for k, v in stats.items() if not np.isfinite(v)]
+            if bad:
+                raise FloatingPointError(f"non-finite {', '.join(bad)} at iteration {it}")
+            for k, v in stats.items():
+                recent[k].append(v)
+
+            if it % cfg.summary_freq == 0:
+                with writer.as_default(step=it):
+                    for k, v in stats.items():
+                        tf.summary.scalar(k, v)
+                    for name, lr in (('lr_generator', lr_g), ('lr_value', lr_v), ('lr_critic', lr_c)):
+                        tf.summary.scalar(name, lr)
+            if it % cfg.write_image_interval == 0:
+                figure = training_figure(gan, memory, vis_inputs, vis_targets, inputs, cfg, vis)
+                util.write_image(os.path.join(image_dir, f'{it:06d}.png'), figure)
+                with writer.as_default(step=it):
+                    tf.summary.image('training', figure[None], max_outputs=1)
+            if (it + 1) % cfg.checkpoint_interval == 0:
+                save(it + 1)
+
+            if it % 10 == 0 or it == T:
+                done = it - start + 1
+                elapsed = time.time() - t_start
+                rate = done / elapsed
+                eta = (T - it) / rate if rate else 0
+                med = {k: np.median(recent[k]) for k in ('g_loss', 'v_loss', 'emd') if recent[k]}
+                print(f"it {it:6d}/{T}  {1000 * (time.time() - t_iter):6.0f} ms  {rate:5.2f} it/s  "
+                      f"ETA {eta / 60:6.1f} min  g_loss {med.get('g_loss', 0):+.4f}  "
+                      f"v_loss {med.get('v_loss', 0):.4f}  EMD {med.get('emd', 0):+.4f}  "
+                      f"cgn {stats.get('grad_norm', 0):.3f}", flush=True)
+            if it % 100 == 0:
+                print(f"   {elapsed / 60:.1f} min elapsed; {memory.debug()}", flush=True)
+    except KeyboardInterrupt:
+        save(it)   # iteration `it` was not finished: resume re-runs it
+        print(f"\ninterrupted: saved a checkpoint at iteration {it} in {model_dir}; "
+              "run the same command to resume")
+        return 130
+    except FloatingPointError as e:
+        print(f"error: training diverged ({e}). Nothing was saved after the last checkpoint "
+              f"({manager.latest_checkpoint or 'none'}). Try a lower learning rate (--base_lr=...) "
+              "or a different --seed, then resume.", file=sys.stderr)
+        return 1
+    save(T + 1)
+    print(f"done: {T + 1} iterations in {(time.time() - t_start) / 60:.1f} min; model in {model_dir}")
+    return 0
+
+
+def training_figure(gan, memory, vis_inputs, vis_targets, inputs, cfg, vis):
+    """Spec 9.1: operating sequences of 8 fresh inputs, replay buffer, results and targets."""
+    ema = float(gan.ema_score)
+    fresh = inputs.next_batch(8)
+    steps = gan.rollout(fresh, is_train=cfg.test_random_walk)
+    names = [f.short_name for f in gan.filters]
+    sequences = []
+    images = [fresh] + [s['output'] for s in steps]
+    scores = [gan.score(fresh)] + [s['score'] for s in steps]
+    grads = [gan.image_gradient(x) for x in images]
+    for k in range(len(fresh)):
+        seq = []
+        for c in range(len(images)):
+            panel = np.full((64, 64, 3), 0.5, np.float32)
+            text = None
+            if c > 0:
+                s = steps[c - 1]
+                a = int(s['action'][k])
+                op = gan.filters[a].visualize(np.asarray(s['params'][a][k]), 64)
+                bars = vis.decision_panel(s['pdf'][k], a, names)
+                panel = np.where(np.abs(bars - 0.5) > 0.01, bars, op)   # bars drawn over the filter view
+                text = f"{float(s['value'][k]):+.2f} {float(s['reward'][k]):+.2f}"
+            seq.append({'image': images[c][k], 'gradient': np.asarray(grads[c][k]), 'panel': panel,
+                        'text': text, 'score': float(scores[c][k]) - ema})
+        sequences.append(seq)
+    pool = memory.images[:64]
+    pool_scores = np.asarray(gan.score(pool)) - ema
+    replay = [vis.scored_tile(pool[k], pool_scores[k], memory.states[k]) for k in range(len(pool))]
+    results_steps = gan.rollout(vis_inputs, is_train=False)
+    final = results_steps[-1]
+    results = [vis.scored_tile(final['output'][k], float(final['score'][k]) - ema, step=cfg.test_steps)
+               for k in range(len(vis_inputs))]
+    target_scores = np.asarray(gan.score(vis_targets)) - ema
+    targets = [vis.scored_tile(vis_targets[k], target_scores[k]) for k in range(len(vis_targets))]
+    return vis.training_figure(sequences, replay, results, targets)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
