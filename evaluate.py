@@ -194,6 +194,25 @@ def make_recipe(path, encoding, model, filters, steps, k, low_res):
 
 # ----------------------------------------------------------------------------------------------
 
+DEMO_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket')   # bundled with scikit-image, no download
+
+
+def prepare_demo_inputs(folder):
+    """Writes scikit-image's bundled photos as the shipped Sintel model's kind of input.
+
+    The model was trained on flat, dark renders whose values are close to linear light, so the
+    demo converts the (sRGB) photos to linear light, x^2.2, which makes them look like such renders.
+    """
+    import skimage.data
+    import util
+    os.makedirs(folder, exist_ok=True)
+    for name in DEMO_PHOTOS:
+        photo = getattr(skimage.data, name)()[..., :3].astype(np.float32) / 255
+        util.write_image(os.path.join(folder, f'{name}.png'), photo ** 2.2)
+    print(f"demo inputs: {len(DEMO_PHOTOS)} photos from scikit-image, linearized, in {folder}")
+    return folder
+
+
 def check_outputs_spare_inputs(inputs, out_dir, fmt):
     real_inputs = {os.path.realpath(p) for p in inputs}
     for p in inputs:
@@ -293,8 +312,7 @@ def main(argv=None):
     import util
     util.configure_tensorflow()
     if args.demo:
-        import demo
-        args.images = args.images or [demo.prepare_inputs(os.path.join(args.output_dir, 'demo_inputs'))]
+        args.images = args.images or [prepare_demo_inputs(os.path.join(args.output_dir, 'demo_inputs'))]
     files = util.list_images(args.images)
     if not files:
         raise SystemExit('error: no images given')

@@ -9,6 +9,7 @@ import argparse
 import collections
 import json
 import os
+import signal
 import sys
 import time
 
@@ -66,11 +67,17 @@ def load_or_create_config(args, overrides, model_dir):
     return cfg
 
 
+def stop_gracefully(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
+    # Ctrl-C and `kill` both save a checkpoint first (a background `&` job ignores SIGINT otherwise).
     model_dir = os.path.join('models', args.config, args.model_name)
     cfg = load_or_create_config(args, overrides, model_dir)
     log = open(os.path.join(model_dir, 'log.txt'), 'a')
+    handlers = {s: signal.signal(s, stop_gracefully) for s in (signal.SIGINT, signal.SIGTERM)}
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = Tee(stdout, log), Tee(stderr, log)
     try:
@@ -78,6 +85,8 @@ def main(argv=None):
     finally:
         sys.stdout, sys.stderr = stdout, stderr
         log.close()
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
 
 
 def train(cfg, model_dir):

@@ -66,3 +66,44 @@ def test_bad_override_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match='bad override'):
         train.main(['sintel', 'x', '--no_such_setting=1'])
+
+
+def test_interrupt_saves_and_resumes(tiny_data, capsys, monkeypatch):
+    import net
+    calls = {'n': 0}
+    original = net.GAN.critic_steps
+
+    def interrupted(self, *args):
+        calls['n'] += 1
+        if calls["n"] == 4:               # iteration 2: iteration 0 runs 2 chunks of critic updates, 1 runs 1
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(net.GAN, 'critic_steps', interrupted)
+    assert train.main(['sintel', 'int', '--max_iter_step=6'] + TINY + tiny_data) == 130
+    out = capsys.readouterr().out
+    assert 'interrupted: saved a checkpoint at iteration' in out
+    saved = int(out.split('saved a checkpoint at iteration ')[1].split()[0])
+    assert os.path.exists(os.path.join('models', 'sintel', 'int', f'model.ckpt-{saved}.index'))
+    monkeypatch.setattr(net.GAN, 'critic_steps', original)
+    assert train.main(['sintel', 'int', '--max_iter_step=6'] + TINY + tiny_data) == 0
+    assert f'resuming at iteration {saved}' in capsys.readouterr().out
+
+
+def test_nan_loss_stops_and_keeps_last_checkpoint(tiny_data, capsys, monkeypatch):
+    import net
+    original = net.GAN.generator_step
+    calls = {'n': 0}
+
+    def diverging(self, *args):
+        out = dict(original(self, *args))
+        calls['n'] += 1
+        if calls["n"] > 32:                # iteration 3: after 30 warm-up rollouts and iterations 1, 2
+            out['g_loss'] = float('nan')
+        return out
+
+    monkeypatch.setattr(net.GAN, 'generator_step', diverging)
+    assert train.main(['sintel', 'nan', '--max_iter_step=10'] + TINY + tiny_data) == 1
+    err = capsys.readouterr().err
+    assert 'diverged' in err and 'non-finite g_loss' in err and 'model.ckpt-2' in err
+    assert sorted(os.listdir(os.path.join('models', 'sintel', 'nan'))).count('model.ckpt-2.index') == 1
