@@ -39,6 +39,9 @@ def parse_args(argv):
                'models/<config>/<model-name>/; running the same command again resumes there.')
     parser.add_argument('config', help='config name: "example" loads config_example.py')
     parser.add_argument('model_name', help='name of the model folder under models/<config>/')
+    parser.add_argument('--export', metavar='DIR',
+                        help='do not train: write the newest checkpoint\'s actor weights (all that '
+                             'evaluation needs) and config.json to DIR, e.g. models/sintel/pretrained')
     args, overrides = parser.parse_known_args(argv)
     bad = [o for o in overrides if not (o.startswith('--') and '=' in o)]
     if bad:
@@ -75,6 +78,8 @@ def main(argv=None):
     args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
     # Ctrl-C and `kill` both save a checkpoint first (a background `&` job ignores SIGINT otherwise).
     model_dir = os.path.join('models', args.config, args.model_name)
+    if args.export:
+        return export(model_dir, args.export)
     cfg = load_or_create_config(args, overrides, model_dir)
     log = open(os.path.join(model_dir, 'log.txt'), 'a')
     handlers = {s: signal.signal(s, stop_gracefully) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -87,6 +92,29 @@ def main(argv=None):
         log.close()
         for s, handler in handlers.items():
             signal.signal(s, handler)
+
+
+def export(model_dir, out_dir):
+    """Writes a compact inference-only copy of a trained model: actor weights and config."""
+    import shutil
+    import net
+    import util
+    snapshot = os.path.join(model_dir, 'config.json')
+    if not os.path.exists(snapshot):
+        raise SystemExit(f"error: {model_dir} is not a trained model (no config.json)")
+    with open(snapshot) as f:
+        saved = json.load(f)
+    cfg = util.load_config(saved['config_name'])
+    for key, value in saved.items():
+        setattr(cfg, key, tuple(value) if isinstance(getattr(cfg, key, None), tuple) else value)
+    gan = net.GAN(cfg)
+    step = gan.restore(model_dir)
+    if step is None:
+        raise SystemExit(f"error: {model_dir} holds no checkpoint to export")
+    gan.save_actor(os.path.join(out_dir, 'actor'))
+    shutil.copyfile(snapshot, os.path.join(out_dir, 'config.json'))
+    print(f"exported the actor of {model_dir} at iteration {step} to {out_dir}")
+    return 0
 
 
 def train(cfg, model_dir):

@@ -107,3 +107,13 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tiny_data, capsys, monkeypatch
     err = capsys.readouterr().err
     assert 'diverged' in err and 'non-finite g_loss' in err and 'model.ckpt-2' in err
     assert sorted(os.listdir(os.path.join('models', 'sintel', 'nan'))).count('model.ckpt-2.index') == 1
+
+
+def test_export_writes_a_compact_actor(tiny_data, capsys):
+    assert train.main(['sintel', 'exp', '--max_iter_step=1'] + TINY + tiny_data) == 0
+    assert train.main(['sintel', 'exp', '--export', 'models/sintel/shipped']) == 0
+    files = sorted(os.listdir(os.path.join('models', 'sintel', 'shipped')))
+    assert files == ['actor.data-00000-of-00001', 'actor.index', 'config.json']
+    size = os.path.getsize(os.path.join('models', 'sintel', 'shipped', 'actor.data-00000-of-00001'))
+    assert size < 6_123_680 * 4 * 1.01                       # the actor's weights only, no Adam slots
+    assert 'exported the actor' in capsys.readouterr().out
