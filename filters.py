@@ -113,14 +113,6 @@ class Filter:
     def apply(self, img, raw):
         return self.process(img, self.parameters(raw))
 
-    def process_any_size(self, img, params):
-        """`process` compiled once for every image size (no retrace per resolution)."""
-        if not hasattr(self, '_compiled'):
-            self._compiled = tf.function(self.process, input_signature=[
-                tf.TensorSpec([None, None, None, 3], tf.float32),
-                tf.TensorSpec([None, self.num_params], tf.float32)])
-        return self._compiled(img, params)
-
     def visualize(self, params, size=64):
         return _text_panel(self.label(params, size <= 64), size)
 
@@ -289,15 +281,24 @@ class LevelFilter(Filter):
         return f'Lv {params[0]:.2f} {params[1] + 1:.2f}'
 
 
-def replay(filters, image, steps):
-    """Applies an edit sequence [(filter index, user-unit parameters), ...] to one full-resolution
-    float32 image (H, W, 3); returns the image after every step. Evaluation and recipes share it."""
-    out = []
-    img = tf.convert_to_tensor(image[None], tf.float32)
-    for index, params in steps:
-        img = filters[index].process_any_size(img, tf.constant([params], tf.float32))
-        out.append(img[0].numpy())
-    return out
+def pack_steps(filters, steps):
+    """An edit list [(filter index, user-unit parameters), ...] -> the tensors replay_step takes:
+    indices int32 (S,) and parameters float32 (S, n_max), zero-padded to the widest filter."""
+    params = np.zeros((len(steps), max(f.num_params for f in filters)), np.float32)
+    for i, (index, p) in enumerate(steps):
+        params[i, :filters[index].num_params] = p
+    return np.array([index for index, _ in steps], np.int32), params
+
+
+def replay_step(filters, img, index, params):
+    """filters[index].process(img, params) inside a compiled function, for an index tensor.
+
+    params: (n_max,) one row of pack_steps. The switch over the filters lets one graph replay every
+    edit list on images of any size (the original built a network per resolution, spec 8.2).
+    """
+    def branch(f):
+        return lambda: f.process(img, params[None, :f.num_params])
+    return tf.switch_case(index, [branch(f) for f in filters])
 
 
 FILTERS = {cls.__name__: cls for cls in (

@@ -53,8 +53,10 @@ RAW_EXTENSIONS = ('.dng', '.cr2', '.cr3', '.nef', '.arw', '.kdc', '.raf', '.orf'
 IMAGE_EXTENSIONS = TIFF_EXTENSIONS + ('.png', '.jpg', '.jpeg') + RAW_EXTENSIONS
 MAX_PIXELS = 400_000_000   # refuse absurd sizes before allocating (a 24 MP photo is 24e6)
 
-# How stored values become the agent's linear input (spec 8.2; decisions: declared encodings).
-ENCODINGS = ('display', 'linear', 'prophoto', 'srgb')
+# How stored values become the agent's linear input (spec 8.2; decisions: declared encodings):
+# the exponent of each encoding (srgb is then scaled, see linearize).
+ENCODING_EXPONENTS = {'display': 1.0, 'linear': 1.0, 'prophoto': 1.8, 'srgb': 2.2}
+ENCODINGS = tuple(ENCODING_EXPONENTS)
 
 
 def default_encoding(path):
@@ -75,18 +77,27 @@ def linearize(img, encoding):
     srgb: x^2.2, then scaled so the maximum is 0.5 ("mimic RAW exposure", as the original did for
           JPEG/PNG; applied identically when training on 'srgb' folders so both see one domain).
     """
-    if encoding in ('display', 'linear'):
+    if encoding not in ENCODING_EXPONENTS:
+        raise ValueError(f"unknown colour encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
+    exponent = ENCODING_EXPONENTS[encoding]
+    if exponent == 1.0:
         return img
-    if encoding == 'prophoto':
-        return np.power(img, 1.8, dtype=np.float32)
-    if encoding == 'srgb':
-        img = np.power(img, 2.2, dtype=np.float32)
-        return img * np.float32(0.5 / max(float(img.max()), 1e-6))
-    raise ValueError(f"unknown colour encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
+    img = np.power(img, exponent, dtype=np.float32)
+    return img * srgb_gain(img.max()) if encoding == 'srgb' else img
 
 
-def _to_rgb_float(arr, path):
-    """uint8/uint16/float array (H, W[, C]) in file channel order -> float32 RGB in [0, 1]."""
+def srgb_gain(peak):
+    """The srgb encoding's scale: it takes the linearized image's maximum `peak` to 0.5."""
+    return np.float32(0.5 / max(float(peak), 1e-6))
+
+
+# Full scale of each integer sample type: stored value / full scale is in [0, 1].
+FULL_SCALE = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}
+
+
+def _to_rgb(arr, path):
+    """uint8/uint16/float array (H, W[, C]) in file channel order -> RGB (H, W, 3) samples, checked:
+    integers as stored, floats as float32 in [0, 1]."""
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -96,21 +107,24 @@ def _to_rgb_float(arr, path):
         arr = np.repeat(arr[..., :1], 3, axis=2)
     elif channels >= 4:              # drop alpha / extra samples
         arr = arr[..., :3]
-    if arr.dtype == np.uint8:
-        out = arr.astype(np.float32) / np.float32(255)
-    elif arr.dtype == np.uint16:
-        out = arr.astype(np.float32) / np.float32(65535)
-    elif arr.dtype.kind == 'f':
-        out = arr.astype(np.float32)
-        if not np.isfinite(out).all():
+    if arr.dtype.kind == 'f':
+        arr = arr.astype(np.float32)
+        if not np.isfinite(arr).all():
             raise ImageError(f"{path}: contains NaN or infinite values; re-export the image")
-        out = np.clip(out, 0.0, None)
-        if out.max() > 1.0:
-            raise ImageError(f"{path}: floating-point image with values above 1 (max {out.max():.3g});"
+        arr = np.clip(arr, 0.0, None)
+        if arr.max() > 1.0:
+            raise ImageError(f"{path}: floating-point image with values above 1 (max {arr.max():.3g});"
                              " export it normalized to [0, 1] or as 8/16-bit")
-    else:
+    elif arr.dtype not in FULL_SCALE:
         raise ImageError(f"{path}: unsupported sample type {arr.dtype}; use 8- or 16-bit images")
-    return np.ascontiguousarray(out)
+    return np.ascontiguousarray(arr)
+
+
+def to_float(samples):
+    """Samples (uint8, uint16, or float32 in [0, 1]) -> float32 in [0, 1]: x / 255, x / 65535."""
+    if samples.dtype in FULL_SCALE:
+        return samples.astype(np.float32) / np.float32(FULL_SCALE[samples.dtype])
+    return samples
 
 
 def _read_tiff(path):
@@ -120,7 +134,9 @@ def _read_tiff(path):
             page = tif.pages[0]
             if np.prod(page.shape) > MAX_PIXELS * 4:
                 raise ImageError(f"{path}: image too large ({page.shape}); downscale it first")
-            return page.asarray()
+            arr = page.asarray()
+            # Planar RGB (one plane per sample) -> interleaved, as every other reader returns.
+            return np.moveaxis(arr, 0, -1) if page.axes.startswith('S') else arr
     except ImageError:
         raise
     except Exception as e:  # tifffile raises many types for truncated or malformed files
@@ -142,8 +158,8 @@ def _read_raw(path):
         raise ImageError(f"{path}: cannot decode camera RAW ({type(e).__name__}: {e})") from None
 
 
-def read_image(path):
-    """Reads an image's stored values as float32 RGB (H, W, 3) in [0, 1], keeping 16-bit depth.
+def read_samples(path):
+    """Reads an image's stored samples as RGB (H, W, 3): uint8 or uint16 as stored, float as float32.
 
     TIFF through tifffile, PNG/JPEG through OpenCV (unchanged, so 16-bit PNG keeps its bits), camera
     RAW through rawpy (linear). Raises ImageError naming the file for anything unusable.
@@ -172,7 +188,12 @@ def read_image(path):
                          + ' '.join(IMAGE_EXTENSIONS))
     if arr.ndim >= 2 and arr.shape[0] * arr.shape[1] > MAX_PIXELS:
         raise ImageError(f"{path}: image too large ({arr.shape[1]}x{arr.shape[0]}); downscale it first")
-    return _to_rgb_float(arr, path)
+    return _to_rgb(arr, path)
+
+
+def read_image(path):
+    """Reads an image's stored values as float32 RGB (H, W, 3) in [0, 1], keeping 16-bit depth."""
+    return to_float(read_samples(path))
 
 
 def load_linear(path, encoding=None):
@@ -230,7 +251,7 @@ def write_image(path, img, fmt=None):
         if fmt == 'tiff16':
             import tifffile
             tifffile.imwrite(tmp, arr, photometric='rgb')
-        elif not cv2.imwrite(tmp, np.ascontiguousarray(arr[..., ::-1])):
+        elif not cv2.imwrite(tmp, cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)):    # OpenCV writes BGR
             raise OSError(f"{path}: OpenCV could not write the image")
         os.replace(tmp, path)
     except BaseException:

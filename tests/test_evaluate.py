@@ -1,14 +1,18 @@
 """evaluate.py as a user runs it: a small freshly initialised model saved as a checkpoint, files,
-folders and globs, every output, recipes re-applied, bad files skipped, nothing overwritten."""
+folders and globs, every output, recipes re-applied, bad files skipped, nothing overwritten. Then the
+fast full-resolution path against the plain one: within 1 level, any size, chunked or whole, and the
+agent's low-res view exactly as before."""
 import json
 import os
 
 import cv2
 import numpy as np
 import pytest
+import tensorflow as tf
 import tifffile
 
 import evaluate
+import filters
 import net
 import util
 
@@ -120,3 +124,112 @@ def test_missing_model_lists_what_exists(workspace, monkeypatch):
         run(workspace, monkeypatch, ['sintel', 'nothere', 'photos/a.tif'])
     with pytest.raises(SystemExit, match='available|Available'):
         run(workspace, monkeypatch, ['sintel', 'tiny', 'photos/a.tif', '--step', '99'])
+
+
+# ----------------------------------------------------------------------------------------------
+# The fast full-resolution path against the reference (float, filter by filter, then quantized)
+
+FILTERS = filters.build_filters(util.load_config('example'))
+
+
+def random_edits(rng, count=5):
+    edits = []
+    for index in rng.integers(0, len(FILTERS), count):
+        f = FILTERS[index]
+        raw = tf.constant(rng.normal(0, 1.5, (1, f.num_params)), tf.float32)
+        edits.append((int(index), f.parameters(raw).numpy()[0]))
+    return edits
+
+
+def reference(path, encoding, edits):
+    """The plain path: float image, linearized, each filter's process in turn; every step kept."""
+    img = util.load_linear(path, encoding)
+    linear, steps = img, []
+    for index, params in edits:
+        img = FILTERS[index].process(tf.constant(img[None]), tf.constant(params[None])).numpy()[0]
+        steps.append(img)
+    return linear, steps
+
+
+def levels_apart(a, b):
+    return int(np.abs(a.astype(np.int64) - b.astype(np.int64)).max())
+
+
+@pytest.fixture(scope='module')
+def inputs(tmp_path_factory):
+    """16-bit TIFF (prophoto), 8-bit PNG (srgb), 16-bit PNG (display), float TIFF, planar 16-bit TIFF."""
+    folder = tmp_path_factory.mktemp('inputs')
+    rng = np.random.default_rng(3)
+    smooth = cv2.resize(rng.uniform(0, 1, (6, 9, 3)).astype(np.float32), (301, 203), interpolation=cv2.INTER_CUBIC)
+    smooth = np.clip(smooth, 0, 1)
+    tifffile.imwrite(folder / 'a.tif', np.rint(smooth * 65535).astype(np.uint16), photometric='rgb')
+    cv2.imwrite(str(folder / 'b.png'), rng.integers(0, 256, (90, 67, 3), dtype=np.uint8))
+    cv2.imwrite(str(folder / 'c.png'), rng.integers(0, 65536, (70, 1030, 3), dtype=np.uint16))
+    tifffile.imwrite(folder / 'd.tif', smooth[:77, :55] * 0.8, photometric='rgb')
+    tifffile.imwrite(folder / 'e.tif', np.rint(np.moveaxis(smooth, -1, 0) * 65535).astype(np.uint16),
+                     photometric='rgb', planarconfig='separate')
+    return {'a.tif': 'prophoto', 'b.png': 'srgb', 'c.png': 'display', 'd.tif': 'linear', 'e.tif': 'prophoto'}, folder
+
+
+def test_developer_matches_reference_within_one_level(inputs):
+    encodings, folder = inputs
+    rng = np.random.default_rng(4)
+    for bits, intermediates in [(8, True), (16, False)]:
+        developer = evaluate.Developer(FILTERS, bits, intermediates, chunk=5000)
+        for name, encoding in encodings.items():
+            path = str(folder / name)
+            edits = random_edits(rng)
+            out = developer(evaluate.read_input(path, encoding), edits)
+            linear, steps = reference(path, encoding, edits)
+            assert out['retouched'].dtype == (np.uint8 if bits == 8 else np.uint16)
+            assert levels_apart(out['retouched'], util.quantize(steps[-1], bits)) <= 1, (name, bits)
+            if intermediates:
+                assert levels_apart(out['linear'], util.quantize(linear, 8)) <= 1
+                tone = (linear / max(float(linear.max()), 1e-6)) ** (1 / 2.4)
+                assert levels_apart(out['input_tone_mapped'], util.quantize(tone, 8)) <= 1
+                for i in range(4):
+                    assert levels_apart(out[f'intermediate{i:02d}'], util.quantize(steps[i], 8)) <= 1
+                assert 'intermediate04' not in out
+        # One trace per sample type, whatever the sizes (3 sizes of uint16 above, and uint8, float32).
+        assert developer.functions[np.dtype(np.uint16)].experimental_get_tracing_count() == 1
+        assert all(f.experimental_get_tracing_count() <= 1 for f in developer.functions.values())
+
+
+def test_chunks_give_the_same_image_as_one_piece(inputs):
+    encodings, folder = inputs
+    photo = evaluate.read_input(str(folder / 'a.tif'), 'prophoto')
+    edits = random_edits(np.random.default_rng(5))
+    whole = evaluate.Developer(FILTERS, 16, False, chunk=1 << 16)(photo, edits)['retouched']   # one chunk
+    assert photo.pixels < 1 << 16
+    tiles = evaluate.Developer(FILTERS, 16, False, chunk=1 << 12)(photo, edits)['retouched']
+    np.testing.assert_array_equal(whole, tiles)
+    # Odd chunk sizes put some pixels through XLA's scalar loop tails: float rounding may differ.
+    odd = evaluate.Developer(FILTERS, 16, False, chunk=999)(photo, edits)['retouched']
+    assert levels_apart(whole, odd) <= 1
+
+
+def test_low_res_view_equals_resizing_the_linearized_square(inputs, tmp_path):
+    encodings, folder = inputs
+    cases = {str(folder / name): encoding for name, encoding in encodings.items()}
+    rng = np.random.default_rng(6)
+    for h, w in [(16, 16), (128, 200), (257, 300), (320, 321), (333, 500), (384, 400), (700, 1000), (1999, 1003)]:
+        path = str(tmp_path / f'{h}x{w}.png')
+        cv2.imwrite(path, rng.integers(0, 65536, (h, w, 3), dtype=np.uint16))
+        cases[path] = 'srgb'
+    for path, encoding in cases.items():
+        expected = cv2.resize(util.center_square(util.load_linear(path, encoding)), (64, 64),
+                              interpolation=cv2.INTER_LINEAR)
+        np.testing.assert_array_equal(evaluate.low_res_view(evaluate.read_input(path, encoding)), expected)
+
+
+def test_batches_of_big_photos_are_read_again(workspace, monkeypatch):
+    """Letting a batch's samples go (BATCH_BYTES) changes nothing in the outputs."""
+    outs = []
+    for k, budget in enumerate([evaluate.BATCH_BYTES, 0]):
+        monkeypatch.setattr(evaluate, 'BATCH_BYTES', budget)
+        out = workspace / f'out_budget{k}'
+        assert run(workspace, monkeypatch, ['sintel', 'tiny', 'photos', '--output-dir', str(out), '--seed', '5',
+                                            '--no-intermediates']) == 0
+        outs.append([cv2.imread(str(out / f'{n}.retouched.png')) for n in ['a.tif', 'b.png', 'c.jpg']])
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)

@@ -200,3 +200,53 @@ def test_visualization_panels(short):
         assert panel.shape == (size, size, 3) and panel.dtype == np.float32
         assert 0 <= panel.min() and panel.max() <= 1 and panel.std() > 0   # something is drawn
     assert isinstance(f.label(p), str)
+
+
+# ----------------------------------------------------------------------------------------------
+# Compiled replay (evaluation's full-resolution path)
+
+REPLAY_FILTERS = list(FILTERS.values())          # the 8 of the config, then Level
+
+
+def random_edits(rng, count):
+    """count random (filter index, user-unit parameters) steps over REPLAY_FILTERS."""
+    edits = []
+    for index in rng.integers(0, len(REPLAY_FILTERS), count):
+        f = REPLAY_FILTERS[index]
+        raw = tf.constant(rng.normal(0, 1.5, (1, f.num_params)).astype(np.float32))
+        edits.append((int(index), f.parameters(raw).numpy()[0]))
+    return edits
+
+
+def reference_replay(img, edits):
+    """Eager, filter by filter: the path the compiled replay must reproduce."""
+    out = tf.constant(img)
+    for index, params in edits:
+        out = REPLAY_FILTERS[index].process(out, tf.constant(params[None]))
+    return out.numpy()
+
+
+@tf.function(jit_compile=True, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32),
+                                                tf.TensorSpec([None], tf.int32),
+                                                tf.TensorSpec([None, 24], tf.float32)])
+def compiled_replay(img, actions, params):
+    for i in tf.range(tf.size(actions)):
+        img = filters.replay_step(REPLAY_FILTERS, img, actions[i], params[i])
+    return img
+
+
+def test_pack_steps_pads_to_the_widest_filter():
+    actions, params = filters.pack_steps(REPLAY_FILTERS, [(0, [0.5]), (7, np.arange(24)), (8, [0.1, 0.2])])
+    assert actions.tolist() == [0, 7, 8] and params.shape == (3, 24) and params.dtype == np.float32
+    np.testing.assert_array_equal(params[0], [0.5] + [0] * 23)
+    np.testing.assert_array_equal(params[2, :3], np.float32([0.1, 0.2, 0]))
+
+
+def test_compiled_replay_matches_filter_by_filter_at_any_size():
+    rng = np.random.default_rng(1)
+    for shape in [(1, 5, 7, 3), (1, 1, 1, 3), (1, 33, 18, 3), (1, 64, 64, 3)]:
+        img = rng.uniform(0, 1.2, shape).astype(np.float32)
+        edits = random_edits(rng, int(rng.integers(1, 7)))
+        out = compiled_replay(img, *filters.pack_steps(REPLAY_FILTERS, edits)).numpy()
+        np.testing.assert_allclose(out, reference_replay(img, edits), rtol=1e-5, atol=1e-5)
+    assert compiled_replay.experimental_get_tracing_count() == 1    # one graph for every size and edit list
