@@ -440,8 +440,17 @@ def output_bits(fmt):
     return 8 if fmt == 'png' else 16
 
 
-def run_model(args, files):
+def read_or_skip(path, encoding):
+    """The photo, or None after saying why it cannot be used (the other photos go on)."""
     import util
+    try:
+        return read_input(path, encoding)
+    except util.ImageError as e:
+        print(f"skipped: {e}", file=sys.stderr)
+        return None
+
+
+def run_model(args, files):
     import vis
     gan, cfg, source = load_model(args.config, args.model, args.step)
     encoding = args.encoding
@@ -454,10 +463,8 @@ def run_model(args, files):
         for start in range(0, len(files), args.batch_size):
             photos, low, kept = [], [], 0
             for path in files[start:start + args.batch_size]:
-                try:
-                    photo = read_input(path, encoding)
-                except util.ImageError as e:
-                    print(f"skipped: {e}", file=sys.stderr)
+                photo = read_or_skip(path, encoding)
+                if photo is None:
                     failures += 1
                     continue
                 photos.append(photo)
@@ -511,10 +518,8 @@ def run_recipe(args, files):
     failures = 0
     with Jobs() as jobs:
         for k, path in enumerate(files):
-            try:
-                photo = read_input(path, encoding)
-            except util.ImageError as e:
-                print(f"skipped: {e}", file=sys.stderr)
+            photo = read_or_skip(path, encoding)
+            if photo is None:
                 failures += 1
                 continue
             developer.warm_up(photo.dtype, len(edits))

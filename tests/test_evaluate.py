@@ -3,7 +3,6 @@ folders and globs, every output, recipes re-applied, bad files skipped, nothing 
 fast full-resolution path against the plain one: within 1 level, any size, chunked or whole, and the
 agent's low-res view exactly as before."""
 import json
-import os
 
 import cv2
 import numpy as np

@@ -1,5 +1,4 @@
 """Image I/O round trips, linearization rules, bad inputs, crops and config loading."""
-import os
 
 import cv2
 import numpy as np
