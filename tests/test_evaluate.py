@@ -232,3 +232,23 @@ def test_batches_of_big_photos_are_read_again(workspace, monkeypatch):
         outs.append([cv2.imread(str(out / f'{n}.retouched.png')) for n in ['a.tif', 'b.png', 'c.jpg']])
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
+
+
+def test_original_tf1_checkpoint_evaluates(workspace, monkeypatch, capsys):
+    """`evaluate.py example pretrained ...` on a checkpoint with the original's names and shapes."""
+    import tensorflow as tf
+    g = net.GAN(util.load_config('example', ['--seed=5']))
+    rng = np.random.default_rng(3)
+    weights = {n: (rng.standard_normal(v.shape.as_list()) * 0.05).astype(np.float32)
+               for n, v in net.original_variable_map(g).items()}
+    folder = workspace / 'models' / 'example' / 'pretrained'
+    folder.mkdir(parents=True)
+    names = sorted(weights)
+    tf.raw_ops.SaveV2(prefix=str(folder / 'model.ckpt-20000'), tensor_names=names,
+                      shape_and_slices=[''] * len(names), tensors=[weights[n] for n in names])
+    out = workspace / 'out_original'
+    assert run(workspace, monkeypatch, ['example', 'pretrained', 'photos/a.tif', '--output-dir', str(out),
+                                        '--seed', '0', '--no-intermediates']) == 0
+    assert 'original TF1 checkpoint model.ckpt-20000' in capsys.readouterr().out
+    recipe = json.load(open(out / 'a.tif.steps.json'))
+    assert recipe['input_encoding'] == 'prophoto' and len(recipe['steps']) == 5
