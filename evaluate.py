@@ -34,7 +34,7 @@ def parse_args(argv):
         description='Retouch photos with a trained Exposure agent, or re-apply a saved recipe.',
         epilog='examples:\n'
                '  python evaluate.py sintel pretrained photo.jpg raw_folder/ "shoot/*.tif"\n'
-               '  python evaluate.py example pretrained models/sample_inputs/*.tif\n'
+               '  python evaluate.py example pretrained photos/*.tif\n'
                '  python evaluate.py --recipe outputs/A.tif.steps.json other/*.tif\n'
                '  python evaluate.py --demo',
         formatter_class=argparse.RawDescriptionHelpFormatter)
