@@ -92,14 +92,7 @@ def load_model(config, name, step):
     if not os.path.isdir(model_dir):
         raise SystemExit(model_error(config, name))
     snapshot = os.path.join(model_dir, 'config.json')
-    if os.path.exists(snapshot):
-        with open(snapshot) as f:
-            saved = json.load(f)
-        cfg = util.load_config(config)
-        for key, value in saved.items():
-            setattr(cfg, key, tuple(value) if isinstance(getattr(cfg, key, None), tuple) else value)
-    else:
-        cfg = util.load_config(config)
+    cfg = util.load_snapshot(snapshot, config) if os.path.exists(snapshot) else util.load_config(config)
     gan = net.GAN(cfg)
     available = net.checkpoint_steps(model_dir)          # {step: prefix}, ours or the original's
     actor = os.path.join(model_dir, 'actor')
@@ -128,14 +121,10 @@ def load_model(config, name, step):
 # Per-image work
 
 def image_statistics(img):
-    """Mean luminance, contrast (2 x std of luminance) and mean HLS saturation (as the metric)."""
-    import cv2
-    x = np.clip(img, 0, 1).astype(np.float32)
-    luminance = x @ np.float32([0.27, 0.67, 0.06])
-    saturation = cv2.cvtColor(x, cv2.COLOR_RGB2HLS)[..., 2]
-    return {'luminance': round(float(luminance.mean()), 4),
-            'contrast': round(float(2 * luminance.std()), 4),
-            'saturation': round(float(saturation.mean()), 4)}
+    """The metric's statistics (util.image_statistics), rounded for the recipe."""
+    import util
+    return dict(zip(('luminance', 'contrast', 'saturation'),
+                    (round(v, 4) for v in util.image_statistics(img))))
 
 
 class Photo:

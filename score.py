@@ -51,10 +51,7 @@ def patch_statistics(img, rng):
     for crop in crops:
         for _ in range(PATCHES_PER_CROP):
             y, x = rng.integers(0, CROP_SIZE - PATCH_SIZE, size=2)   # randrange(0, 16), as the original
-            patch = np.ascontiguousarray(np.clip(crop[y:y + PATCH_SIZE, x:x + PATCH_SIZE], 0.0, 1.0))
-            luminance = patch @ np.array(util.LUM_WEIGHTS, np.float32)
-            saturation = cv2.cvtColor(patch, cv2.COLOR_RGB2HLS)[..., 2]   # float HLS: S in [0, 1]
-            rows.append((luminance.mean(), 2.0 * luminance.std(), saturation.mean()))
+            rows.append(util.image_statistics(crop[y:y + PATCH_SIZE, x:x + PATCH_SIZE]))
     return np.array(rows, np.float64)
 
 

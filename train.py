@@ -55,11 +55,7 @@ def load_or_create_config(args, overrides, model_dir):
     snapshot = os.path.join(model_dir, 'config.json')
     cfg = util.load_config(args.config, overrides)       # validates the name and the overrides
     if os.path.exists(snapshot):
-        with open(snapshot) as f:
-            saved = json.load(f)
-        for key, value in saved.items():
-            setattr(cfg, key, tuple(value) if isinstance(getattr(cfg, key, None), tuple) else value)
-        util.apply_overrides(cfg, overrides)
+        cfg = util.apply_overrides(util.load_snapshot(snapshot, args.config), overrides)
     os.makedirs(model_dir, exist_ok=True)
     tmp = snapshot + '.tmp'
     with open(tmp, 'w') as f:
@@ -102,11 +98,7 @@ def export(model_dir, out_dir):
     snapshot = os.path.join(model_dir, 'config.json')
     if not os.path.exists(snapshot):
         raise SystemExit(f"error: {model_dir} is not a trained model (no config.json)")
-    with open(snapshot) as f:
-        saved = json.load(f)
-    cfg = util.load_config(saved['config_name'])
-    for key, value in saved.items():
-        setattr(cfg, key, tuple(value) if isinstance(getattr(cfg, key, None), tuple) else value)
+    cfg = util.load_snapshot(snapshot)
     gan = net.GAN(cfg)
     step = gan.restore(model_dir)
     if step is None:

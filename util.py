@@ -6,6 +6,7 @@ read, and may exceed 1 after filters.
 import ast
 import glob
 import importlib
+import json
 import os
 import sys
 import tempfile
@@ -219,6 +220,15 @@ def list_images(items):
     return out
 
 
+def image_statistics(img):
+    """(mean luminance, contrast = 2 x std of luminance, mean HLS saturation) of an image clipped to
+    [0, 1]: the statistics of the paper's histogram metric (spec 8.6), also recorded in recipes."""
+    x = np.ascontiguousarray(np.clip(img, 0.0, 1.0), np.float32)
+    luminance = x @ np.array(LUM_WEIGHTS, np.float32)
+    saturation = cv2.cvtColor(x, cv2.COLOR_RGB2HLS)[..., 2]   # float HLS: S in [0, 1]
+    return float(luminance.mean()), float(2.0 * luminance.std()), float(saturation.mean())
+
+
 # ----------------------------------------------------------------------------------------------
 # Image output (atomic: a temporary name in the same folder, then rename)
 
@@ -331,6 +341,17 @@ def apply_overrides(cfg, overrides):
             raise SystemExit(f"error: override {item!r}: {key} must be {type(old).__name__} "
                              f"(config value {old!r})")
         setattr(cfg, key, value)
+    return cfg
+
+
+def load_snapshot(path, name=None):
+    """The config a model was trained with: its config.json (config_to_dict) over the values of
+    config_<name>.py (name: the snapshot's own config_name unless given)."""
+    with open(path) as f:
+        saved = json.load(f)
+    cfg = load_config(name or saved['config_name'])
+    for key, value in saved.items():
+        setattr(cfg, key, tuple(value) if isinstance(getattr(cfg, key, None), tuple) else value)
     return cfg
 
 
