@@ -105,4 +105,5 @@ target_dir = 'data/artists/FiveK_C'
 target_set = '2k_target'                                      # fold of the targets
 target_encoding = 'display'
 folds_dir = 'data/folds'                                      # FiveK fold lists
-val_fraction = 0.0                 # folder data: last fraction of sorted files held out
+val_fraction = 0.0                 # folder data: fraction of the sorted files held out (a block)
+val_first = None                   # file name starting the held-out block (None: the last files)

@@ -146,7 +146,8 @@ def _four_copies(squares, rng):
 def make_provider(cfg, role, split='train', seed=None):
     """The provider of cfg.<role>_kind/_dir/_set/_encoding; role 'input' or 'target'.
 
-    split 'val' is the held-out part: the last val_fraction of a folder's sorted files, or the
+    split 'val' is the held-out part: a block of val_fraction of a folder's sorted files (starting
+    at cfg.val_first, else the last ones), or the
     FiveK test fold (u_test) for the FiveK kinds. seed defaults to cfg.seed (None: unseeded).
     """
     if role not in ROLES:
@@ -165,7 +166,8 @@ def make_provider(cfg, role, split='train', seed=None):
     if kind == 'folder':
         paths = folder_split(cfg, role, split)
         patches, info = _load_images(paths, encoding, role, kind, np.random.default_rng(load_seed))
-        info = f"{split} split with val_fraction {cfg.val_fraction}, {info}"
+        info = (f"{split} split with val_fraction {cfg.val_fraction}"
+                f" from {cfg.val_first or 'the end'}, {info}")
         index = None
     else:
         set_name = FIVEK_VAL_SET if split == 'val' else set_name
@@ -182,17 +184,29 @@ def make_provider(cfg, role, split='train', seed=None):
                     cfg.batch_size, serve_seed, index)
 
 
-def split_files(files, val_fraction):
-    """(train, val): files sorted by name; the last ceil(val_fraction * N) are validation.
+def split_files(files, val_fraction, val_first=None):
+    """(train, val): files sorted by name; a block of ceil(val_fraction * N) is validation.
 
-    A contiguous block by name (frame number for video frames), so neighbouring near-duplicate
-    frames do not straddle the split.
+    The block starts at the file named val_first (a base name), or is the last files when
+    val_first is None. A contiguous block by name (frame number for video frames), so
+    neighbouring near-duplicate frames do not straddle the split.
     """
     if not 0 <= val_fraction <= 1:
         raise ValueError(f"val_fraction must be in [0, 1], not {val_fraction}")
     files = sorted(files, key=lambda f: (os.path.basename(f), f))
     n_val = math.ceil(val_fraction * len(files) - 1e-9)   # 0.15 * 100 is 15.000000000000002
-    return files[:len(files) - n_val], files[len(files) - n_val:]
+    start = len(files) - n_val
+    if val_first is not None and n_val:
+        names = [os.path.basename(f) for f in files]
+        if val_first not in names:
+            raise DataError(f"val_first {val_first!r} is not among the {len(files)} files "
+                            f"(from {names[0] if names else '-'} to {names[-1] if names else '-'})")
+        start = names.index(val_first)
+        if start + n_val > len(files):
+            raise DataError(f"val_first {val_first!r}: the validation block of {n_val} files runs "
+                            f"past the last file; choose a file at most the "
+                            f"{n_val}th from the end")
+    return files[:start] + files[start + n_val:], files[start:start + n_val]
 
 
 def folder_split(cfg, role, split):
@@ -202,7 +216,8 @@ def folder_split(cfg, role, split):
         raise DataError(f"{role}_kind is {kind!r}, not 'folder': FiveK data is split by folds "
                         f"(its held-out photos are the {FIVEK_VAL_SET} fold)")
     folder = _resolve(getattr(cfg, f'{role}_dir'))
-    train, val = split_files(_list_folder(folder, role, kind), cfg.val_fraction)
+    train, val = split_files(_list_folder(folder, role, kind), cfg.val_fraction,
+                             cfg.val_first)
     chosen = train if split == 'train' else val
     if not chosen:
         raise DataError(f"{folder}: the {split} split is empty (val_fraction={cfg.val_fraction}); "

@@ -93,7 +93,7 @@ def load_model(config, name, step):
         raise SystemExit(model_error(config, name))
     snapshot = os.path.join(model_dir, 'config.json')
     cfg = util.load_snapshot(snapshot, config) if os.path.exists(snapshot) else util.load_config(config)
-    gan = net.GAN(cfg)
+    gan = net.GAN(cfg, training=False)
     available = net.checkpoint_steps(model_dir)          # {step: prefix}, ours or the original's
     actor = os.path.join(model_dir, 'actor')
     if step is not None and step not in available:

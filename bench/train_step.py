@@ -1,11 +1,16 @@
 """Times the training updates on random inputs: ms per generator update, per critic update and per full
 iteration (1 generator + citers critic updates), after warm-up, and what a whole training run would take.
 
-    python bench/train_step.py [--batch-size 64] [--mixed-precision] [--iterations 10] [--threads N]
+    python bench/train_step.py [--batch-size 64] [--mixed-precision] [--iterations 10] [--threads N] [--profile]
 
 No data needed. The replay memory and logging of train.py are not included (they are host-side work).
+--profile also traces one iteration with TensorFlow's profiler and prints where its time goes: total
+time per op type (summed over TensorFlow's compute threads, so it can exceed the wall time when ops
+overlap), with the calls that only wrap other ops (while loops, function calls) left out.
 """
 import argparse
+import collections
+import glob
 import os
 import sys
 import time
@@ -30,6 +35,41 @@ def timed(fn, repeats):
     return float(np.median(times))
 
 
+WRAPPERS = {'While', 'StatefulPartitionedCall', 'PartitionedCall', 'If', 'StatelessIf', 'StatelessWhile'}
+
+
+def profile(fn, top=25):
+    """Trace fn() once with tf.profiler; print milliseconds per op type, largest first."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    logdir = os.path.join('/tmp', f'train_step_profile_{os.getpid()}')
+    start = time.perf_counter()
+    tf.profiler.experimental.start(logdir)
+    fn()
+    tf.profiler.experimental.stop()
+    wall_ms = 1000 * (time.perf_counter() - start)
+    space = xplane_pb2.XSpace()
+    with open(sorted(glob.glob(os.path.join(logdir, '**', '*.xplane.pb'), recursive=True))[-1], 'rb') as f:
+        space.ParseFromString(f.read())
+    per_type = collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            if not line.name.startswith('tf_Compute'):
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                # TensorFlow ops are named 'scope/name:Type'; 'Class::method' events are the executor's.
+                op_type = name.rpartition(':')[2] if ':' in name and '::' not in name else None
+                if op_type and op_type not in WRAPPERS:
+                    per_type[op_type] += event.duration_ps / 1e9
+    total = sum(per_type.values())
+    print(f"profile of one iteration: {wall_ms:.0f} ms wall under the profiler, {total:.0f} ms of op time "
+          f"over {len(per_type)} op types (trace in {logdir})")
+    for op_type, ms in per_type.most_common(top):
+        print(f"  {op_type:32s} {ms:8.1f} ms  {100 * ms / total:5.1f}%")
+    rest = total - sum(ms for _, ms in per_type.most_common(top))
+    print(f"  {'(other op types)':32s} {rest:8.1f} ms  {100 * rest / total:5.1f}%")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--config', default='example')
@@ -37,6 +77,7 @@ def main():
     parser.add_argument('--mixed-precision', action='store_true', help='bfloat16 convolutions and matmuls')
     parser.add_argument('--iterations', type=int, default=10, help='timed repeats of each measurement')
     parser.add_argument('--threads', type=int, default=0, help='TF intra-op threads (0: TF default)')
+    parser.add_argument('--profile', action='store_true', help='also print a per-op profile of one iteration')
     args = parser.parse_args()
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -89,6 +130,9 @@ def main():
     print(f"iteration (1 gen + {k} critic): {it_ms:8.1f} ms")
     print(f"20,000 iterations at this rate: {20000 * it_ms / 3.6e6:.1f} h; the full schedule "
           f"({generator_updates:,} generator + {critic_updates:,} critic updates): {total_h:.1f} h")
+
+    if args.profile:
+        profile(iteration)
 
 
 if __name__ == '__main__':

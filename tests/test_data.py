@@ -16,7 +16,7 @@ SINTEL = os.path.join(util.PROJECT_DIR, '..', 'shared', 'data', 'sintel')
 def make_cfg(**kw):
     cfg = dict(input_kind='folder', input_dir='', input_set=None, input_encoding='display',
                target_kind='folder', target_dir='', target_set=None, target_encoding='display',
-               folds_dir='', val_fraction=0.0, seed=0, batch_size=8)
+               folds_dir='', val_fraction=0.0, val_first=None, seed=0, batch_size=8)
     cfg.update(kw)
     return types.SimpleNamespace(**cfg)
 
@@ -62,6 +62,17 @@ def test_split_files_contiguous_and_disjoint():
     assert len(data.split_files(files[:7], 0.1)[1]) == 1  # ceil(0.7)
     with pytest.raises(ValueError):
         data.split_files(files, 1.5)
+
+
+def test_split_files_block_from_val_first():
+    files = [f'/x/{i:04d}.jpg' for i in range(20)]
+    train, val = data.split_files(files[::-1], 0.15, val_first='0005.jpg')
+    assert val == files[5:8] and train == files[:5] + files[8:]
+    assert data.split_files(files, 0.15, '0017.jpg')[1] == files[17:]    # the last possible start
+    with pytest.raises(data.DataError, match='runs past the last file'):
+        data.split_files(files, 0.15, '0018.jpg')
+    with pytest.raises(data.DataError, match="'0100.jpg' is not among"):
+        data.split_files(files, 0.15, '0100.jpg')
 
 
 # ----------------------------------------------------------------------------------------------
@@ -178,6 +189,9 @@ def test_folder_val_split(tmp_path):
                                                       str(tmp_path / '0009.png')]
     with pytest.raises(data.DataError, match='val_fraction'):
         data.make_provider(make_cfg(input_dir=str(tmp_path)), 'input', 'val')
+    cfg.val_first = '0003.png'                           # a block inside the sequence
+    assert frames(data.make_provider(cfg, 'input', 'val')) == {3, 4}
+    assert frames(data.make_provider(cfg, 'input', 'train')) == set(range(10)) - {3, 4}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -280,15 +294,20 @@ def test_fivek_expert(tmp_path):
 def test_list_command(tmp_path, capsys):
     pytest.importorskip('filters')   # configs import the filter classes
     uniform_folder(tmp_path, 20)
-    data.main(['sintel', '--list', 'val', f'--input_dir={tmp_path}'])
+    data.main(['sintel', '--list', 'val', f'--input_dir={tmp_path}', '--val_first=0005.png'])
     listed = capsys.readouterr().out.split()
-    assert listed == [str(tmp_path / f'{i:04d}.png') for i in (17, 18, 19)]   # ceil(0.15 * 20)
+    assert listed == [str(tmp_path / f'{i:04d}.png') for i in (5, 6, 7)]   # ceil(0.15 * 20)
+    with pytest.raises(SystemExit, match="val_first '0345.jpg' is not among the 20 files"):
+        data.main(['sintel', '--list', 'val', f'--input_dir={tmp_path}'])   # config_sintel's block
 
 
 @pytest.mark.skipif(not os.path.isdir(SINTEL), reason='needs ../shared/data/sintel')
 def test_sintel_folder():
-    cfg = make_cfg(input_dir=os.path.join(SINTEL, 'inputs'), val_fraction=0.15, batch_size=64)
+    cfg = make_cfg(input_dir=os.path.join(SINTEL, 'inputs'), val_fraction=0.15, val_first='0345.jpg',
+                   batch_size=64)
     files = data.folder_split(cfg, 'input', 'train') + data.folder_split(cfg, 'input', 'val')
+    val = [os.path.basename(f) for f in data.folder_split(cfg, 'input', 'val')]
+    assert (len(val), val[0], val[-1]) == (85, '0345.jpg', '0509.jpg')
     p = data.make_provider(cfg, 'input', 'val')
     assert len(p) == 4 * (len(files) - len(data.folder_split(cfg, 'input', 'train')))
     batch = p.next_batch()

@@ -182,7 +182,7 @@ def test_checkpoints_round_trip(gan, tmp_path):
     with pytest.raises(ValueError, match='load_actor'):
         other.restore(str(tmp_path / 'actor'))
     for source in (str(tmp_path / 'actor' / 'model.ckpt-20000'), str(tmp_path / 'actor'), str(tmp_path / 'full')):
-        fresh = net.GAN(config(seed=2))
+        fresh = net.GAN(config(seed=2), training=False)     # inference only: no optimizer slots
         fresh.load_actor(source)
         got = fresh.rollout(images, seed=3)
         for s, e in zip(got, expected):
