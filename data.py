@@ -200,7 +200,8 @@ def split_files(files, val_fraction, val_first=None):
         names = [os.path.basename(f) for f in files]
         if val_first not in names:
             raise DataError(f"val_first {val_first!r} is not among the {len(files)} files "
-                            f"(from {names[0] if names else '-'} to {names[-1] if names else '-'})")
+                            f"(from {names[0] if names else '-'} to {names[-1] if names else '-'}); pass "
+                            f"--val_first=<one of them>, or --val_first=None to hold out the last files")
         start = names.index(val_first)
         if start + n_val > len(files):
             raise DataError(f"val_first {val_first!r}: the validation block of {n_val} files runs "
