@@ -1,12 +1,14 @@
 """Times the training updates on random inputs: ms per generator update, per critic update and per full
 iteration (1 generator + citers critic updates), after warm-up, and what a whole training run would take.
 
-    python bench/train_step.py [--batch-size 64] [--mixed-precision] [--iterations 10] [--threads N] [--profile]
+    python bench/train_step.py [--batch-size 64] [--mixed-precision] [--iterations 10] [--threads N] [--profile] [--convs]
 
 No data needed. The replay memory and logging of train.py are not included (they are host-side work).
 --profile also traces one iteration with TensorFlow's profiler and prints where its time goes: total
 time per op type (summed over TensorFlow's compute threads, so it can exceed the wall time when ops
 overlap), with the calls that only wrap other ops (while loops, function calls) left out.
+The compute limit is measured in the same process (a large matrix product), since this shared machine's
+speed varies between sessions; --convs times each convolution shape of the networks alone.
 """
 import argparse
 import collections
@@ -51,6 +53,7 @@ def profile(fn, top=25):
     with open(sorted(glob.glob(os.path.join(logdir, '**', '*.xplane.pb'), recursive=True))[-1], 'rb') as f:
         space.ParseFromString(f.read())
     per_type = collections.Counter()
+    convs = []    # (start, end) in ps of every convolution kernel
     for plane in space.planes:
         for line in plane.lines:
             if not line.name.startswith('tf_Compute'):
@@ -61,6 +64,9 @@ def profile(fn, top=25):
                 op_type = name.rpartition(':')[2] if ':' in name and '::' not in name else None
                 if op_type and op_type not in WRAPPERS:
                     per_type[op_type] += event.duration_ps / 1e9
+                    if 'Conv2D' in op_type:
+                        start_ps = line.timestamp_ns * 1000 + event.offset_ps
+                        convs.append((start_ps, start_ps + event.duration_ps))
     total = sum(per_type.values())
     print(f"profile of one iteration: {wall_ms:.0f} ms wall under the profiler, {total:.0f} ms of op time "
           f"over {len(per_type)} op types (trace in {logdir})")
@@ -68,6 +74,52 @@ def profile(fn, top=25):
         print(f"  {op_type:32s} {ms:8.1f} ms  {100 * ms / total:5.1f}%")
     rest = total - sum(ms for _, ms in per_type.most_common(top))
     print(f"  {'(other op types)':32s} {rest:8.1f} ms  {100 * rest / total:5.1f}%")
+    # Each kernel uses every core (oneDNN's thread pool), so the wall time during which at least one
+    # convolution runs is the iteration's time in convolutions, overlaps counted once.
+    busy_ps, end_ps = 0, 0
+    for start, end in sorted(convs):
+        busy_ps += max(0, end - max(start, end_ps))
+        end_ps = max(end_ps, end)
+    print(f"convolution kernels ran during {busy_ps / 1e9:.0f} ms of the {wall_ms:.0f} ms "
+          f"({100 * busy_ps / 1e9 / wall_ms:.0f}%); the rest is every other op and the executor")
+
+
+def matmul_peak(dtype, n=2048, repeats=20):
+    """GFLOPS of TensorFlow's n x n matrix product here: the compute limit the iteration is held against."""
+    a = tf.cast(tf.random.uniform([n, n]), dtype)
+    product = tf.function(lambda: tf.matmul(a, a))
+    product(), product()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        result = product()
+    result.numpy()
+    return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+CONV_LAYERS = [(6, 32, 64), (17, 32, 64), (32, 64, 32), (64, 128, 16), (128, 256, 8)]   # (in, out, size)
+
+
+def conv_kernels(dtype, batch, repeats=20):
+    """Time each convolution shape of the networks alone (forward, input and filter gradients): what the
+    convolution kernels reach at this model's shapes, against the matrix-product limit."""
+    print(f"convolution kernels alone, {dtype.name}, batch {batch} (4x4, stride 2), ms and GFLOPS:")
+    for c_in, c_out, size in CONV_LAYERS:
+        x = tf.cast(tf.random.uniform([batch, size, size, c_in]), dtype)
+        w = tf.cast(tf.random.uniform([4, 4, c_in, c_out]), dtype)
+        dy = tf.cast(tf.random.uniform([batch, size // 2, size // 2, c_out]), dtype)
+        flop = 2 * batch * (size // 2) ** 2 * 16 * c_in * c_out
+        kwargs = dict(strides=[1, 2, 2, 1], padding='SAME')
+        passes = {'forward': lambda: tf.nn.conv2d(x, w, 2, 'SAME'),
+                  'input gradient': lambda: tf.raw_ops.Conv2DBackpropInput(
+                      input_sizes=x.shape, filter=w, out_backprop=dy, **kwargs),
+                  'filter gradient': lambda: tf.raw_ops.Conv2DBackpropFilter(
+                      input=x, filter_sizes=w.shape, out_backprop=dy, **kwargs)}
+        row = []
+        for name, fn in passes.items():
+            fn = tf.function(fn)
+            ms = timed(lambda: fn().numpy(), repeats)
+            row.append(f"{name} {ms:5.2f} ms {flop / ms / 1e6:4.0f}")
+        print(f"  {c_in:3d} -> {c_out:3d} channels at {size:2d}x{size:<2d}: " + ', '.join(row))
 
 
 def main():
@@ -78,6 +130,7 @@ def main():
     parser.add_argument('--iterations', type=int, default=10, help='timed repeats of each measurement')
     parser.add_argument('--threads', type=int, default=0, help='TF intra-op threads (0: TF default)')
     parser.add_argument('--profile', action='store_true', help='also print a per-op profile of one iteration')
+    parser.add_argument('--convs', action='store_true', help='also time each convolution shape alone')
     args = parser.parse_args()
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -130,6 +183,15 @@ def main():
     print(f"iteration (1 gen + {k} critic): {it_ms:8.1f} ms")
     print(f"20,000 iterations at this rate: {20000 * it_ms / 3.6e6:.1f} h; the full schedule "
           f"({generator_updates:,} generator + {critic_updates:,} critic updates): {total_h:.1f} h")
+    # The issue's count: TensorFlow's profiler put one iteration at about 309 GFLOP (68 per generator
+    # update, 48 per critic update). The limit is measured now, on this host: it varies between sessions.
+    peak = matmul_peak(tf.bfloat16 if cfg.mixed_precision else tf.float32)
+    gflop = 68 + k * 48
+    print(f"limit: a 2048x2048 matrix product reaches {peak:.0f} GFLOPS here now; {gflop} GFLOP per iteration "
+          f"at {gflop / it_ms * 1000:.0f} GFLOPS is {100 * gflop / it_ms * 1000 / peak:.0f}% of it "
+          f"(the limit allows {gflop / peak * 1000:.0f} ms per iteration)")
+    if args.convs:
+        conv_kernels(tf.bfloat16 if cfg.mixed_precision else tf.float32, b)
 
     if args.profile:
         profile(iteration)
