@@ -12,7 +12,7 @@ import math
 
 import tensorflow as tf
 
-from critic import ConvTower, Dense, constant_planes, lrelu
+from critic import ConvTower, Dense, lrelu
 
 # State vector layout (spec 4.1)
 REWARD_FLAG, STOPPED, STEP, USAGE = 0, 1, 2, 3
@@ -46,13 +46,11 @@ class Actor(tf.Module):
 
         seed: int (2,) stateless seed of this call's two dropout masks.
         """
-        h, w = tf.shape(images)[1], tf.shape(images)[2]
-        x = tf.concat([images, constant_planes(states, h, w)], axis=-1) - 0.5
         seeds = tf.random.experimental.stateless_split(seed, 2)
-        features = self.dropout(self.features(x), seeds[0])
+        features = self.dropout(self.features(images, states), seeds[0])
         raw = [tf.cast(fc2(lrelu(fc1(features)))[:, :n], tf.float32)
                for fc1, fc2, n in zip(self.filter_fc1, self.filter_fc2, self.num_params)]
-        sel = self.dropout(self.selector_features(x), seeds[1])
+        sel = self.dropout(self.selector_features(images, states), seeds[1])
         logits = tf.cast(self.selector_fc2(lrelu(self.selector_fc1(sel))), tf.float32)
         return raw, logits
 

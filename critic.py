@@ -49,14 +49,35 @@ class Conv(tf.Module):
         self.bias = tf.Variable(tf.zeros([channels_out]), name='biases')
         self.compute_dtype = compute_dtype
 
-    def __call__(self, x):
+    def __call__(self, x, planes=None):
+        """Convolves x (B, H, W, C), or x with K constant planes appended as channels C..C+K-1 when
+        planes (B, K) holds their per-image values.
+
+        The planes are never built: a constant plane's response is, at each output position, its value
+        times the sum of the kernel taps that fall inside the image (SAME padding drops some at the
+        border). Those sums are the same for every image, so one convolution of a ones image gives them
+        and a matrix product weights them per image. Same result as the concatenation, with the first
+        layer's work cut to the image channels (the actor and value nets have 11-14 planes).
+        """
         d = self.compute_dtype
-        y = tf.nn.conv2d(tf.cast(x, d), tf.cast(self.kernel, d), strides=2, padding='SAME')
+        kernel = tf.cast(self.kernel, d)
+        channels = x.shape[-1]
+        y = tf.nn.conv2d(tf.cast(x, d), kernel[:, :, :channels], strides=2, padding='SAME')
+        if planes is not None:
+            k, channels_out = planes.shape[-1], kernel.shape[-1]
+            taps = tf.reshape(kernel[:, :, channels:], [4, 4, 1, k * channels_out])
+            ones = tf.ones([1, tf.shape(x)[1], tf.shape(x)[2], 1], d)
+            response = tf.nn.conv2d(ones, taps, strides=2, padding='SAME')[0]      # (H', W', K * out)
+            response = tf.reshape(response, [tf.shape(y)[1], tf.shape(y)[2], k, channels_out])
+            y += tf.einsum('bk,hwko->bhwo', tf.cast(planes, d), response)
         return tf.nn.bias_add(y, tf.cast(self.bias, d))
 
 
 class ConvTower(tf.Module):
-    """Four conv + lrelu layers, 32/64/128/256 channels (64x64 -> 4x4), flattened row-major (H, W, C)."""
+    """Four conv + lrelu layers, 32/64/128/256 channels (64x64 -> 4x4), flattened row-major (H, W, C).
+
+    The input is an image plus per-image values shown as constant planes (spec 4.4), all minus 0.5.
+    """
 
     def __init__(self, channels_in, rng, compute_dtype=tf.float32, base_channels=32, name=None):
         super().__init__(name=name)
@@ -64,15 +85,11 @@ class ConvTower(tf.Module):
         self.convs = [Conv(a, b, rng, compute_dtype, name=f'Conv_{i}')
                       for i, (a, b) in enumerate(zip(widths, widths[1:]))]
 
-    def __call__(self, x):
-        for conv in self.convs:
+    def __call__(self, images, planes):
+        x = lrelu(self.convs[0](images - 0.5, planes - 0.5))
+        for conv in self.convs[1:]:
             x = lrelu(conv(x))
         return tf.reshape(x, [tf.shape(x)[0], -1])
-
-
-def constant_planes(values, height, width):
-    """(B, K) per-image values -> (B, H, W, K) constant planes."""
-    return tf.broadcast_to(values[:, None, None, :], [tf.shape(values)[0], height, width, values.shape[-1]])
 
 
 def image_statistics(images):
@@ -112,11 +129,7 @@ class Critic(tf.Module):
         return self.tower.convs[0].kernel.shape[2]
 
     def __call__(self, images, states=None):
-        h, w = tf.shape(images)[1], tf.shape(images)[2]
-        planes = [images]
-        if self.num_state_dim:
-            planes.append(constant_planes(states, h, w))
-        planes.append(constant_planes(fused_image_statistics(images), h, w))
-        x = tf.concat(planes, axis=-1) - 0.5
-        x = lrelu(self.fc1(self.tower(x)))
+        statistics = fused_image_statistics(images)
+        planes = tf.concat([states, statistics], axis=1) if self.num_state_dim else statistics
+        x = lrelu(self.fc1(self.tower(images, planes)))
         return tf.cast(self.fc2(x)[:, 0], tf.float32)

@@ -122,6 +122,26 @@ def test_critic_statistics():
                                rtol=1e-4)
 
 
+@pytest.mark.parametrize('size', [(64, 64), (7, 9)])
+def test_conv_with_constant_planes_equals_concatenating_them(size):
+    """The first layer's analytic plane response: same output and gradients (image, plane values,
+    kernel) as convolving the image with the planes built and concatenated, borders included."""
+    conv = critic.Conv(3 + 5, 16, tf.random.Generator.from_seed(0))
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.random((4, *size, 3)), tf.float32)
+    values = tf.constant(rng.random((4, 5)) - 0.5, tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, values])
+        analytic = conv(x, values)
+        planes = tf.broadcast_to(values[:, None, None, :], [4, *size, 5])
+        built = conv(tf.concat([x, planes], axis=-1))
+        losses = [tf.reduce_sum(tf.square(y)) for y in (analytic, built)]
+    np.testing.assert_allclose(analytic.numpy(), built.numpy(), rtol=1e-5, atol=1e-5)
+    for var in (x, values, conv.kernel):
+        a, b = (tape.gradient(loss, var).numpy() for loss in losses)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+
+
 def test_fused_critic_statistics_match_op_by_op_to_second_order():
     """The XLA-compiled statistics the critic uses: same values, gradients and gradient-penalty-style
     second derivatives as the op-by-op function (pixels outside [0, 1] exercise the clip)."""
