@@ -96,14 +96,14 @@ def matmul_peak(dtype, n=2048, repeats=20):
     return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-CONV_LAYERS = [(6, 32, 64), (17, 32, 64), (32, 64, 32), (64, 128, 16), (128, 256, 8)]   # (in, out, size)
-
-
-def conv_kernels(dtype, batch, repeats=20):
+def conv_kernels(cfg, dtype, batch, repeats=20):
     """Time each convolution shape of the networks alone (forward, input and filter gradients): what the
-    convolution kernels reach at this model's shapes, against the matrix-product limit."""
+    convolution kernels reach at this model's shapes, against the matrix-product limit. The first layer
+    convolves the RGB image only (the constant planes' response is computed apart: critic.Conv)."""
     print(f"convolution kernels alone, {dtype.name}, batch {batch} (4x4, stride 2), ms and GFLOPS:")
-    for c_in, c_out, size in CONV_LAYERS:
+    widths = [3] + [cfg.base_channels * 2 ** i for i in range(4)]
+    for i, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
+        size = cfg.source_img_size // 2 ** i
         x = tf.cast(tf.random.uniform([batch, size, size, c_in]), dtype)
         w = tf.cast(tf.random.uniform([4, 4, c_in, c_out]), dtype)
         dy = tf.cast(tf.random.uniform([batch, size // 2, size // 2, c_out]), dtype)
@@ -191,7 +191,7 @@ def main():
           f"at {gflop / it_ms * 1000:.0f} GFLOPS is {100 * gflop / it_ms * 1000 / peak:.0f}% of it "
           f"(the limit allows {gflop / peak * 1000:.0f} ms per iteration)")
     if args.convs:
-        conv_kernels(tf.bfloat16 if cfg.mixed_precision else tf.float32, b)
+        conv_kernels(cfg, tf.bfloat16 if cfg.mixed_precision else tf.float32, b)
 
     if args.profile:
         profile(iteration)
