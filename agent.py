@@ -7,11 +7,15 @@ one output, so gradient reaches only the chosen filter and its head.
 
 Dropout on both feature vectors is on in training AND evaluation: it is the model's one-to-many
 mapping (decisions.md). It is stateless, driven by an explicit seed, so any rollout can be repeated.
+A seed is one (2,) for the whole batch (training), or one per image (B, 2): then each image's masks
+and samples are drawn from its own seed alone, so its edit does not depend on the rest of its batch
+(evaluate.py --seed: a photo gets the same edit alone, in any batch, at any position).
 """
 import math
 
 import tensorflow as tf
 
+import util
 from critic import ConvTower, Dense, lrelu
 
 # State vector layout (spec 4.1)
@@ -26,7 +30,7 @@ class Actor(tf.Module):
         if cfg.masking or not cfg.shared_feature_extractor or not cfg.img_include_states:
             raise ValueError("config: masking=True, shared_feature_extractor=False and img_include_states=False"
                              " are not supported; the shipped configs use False, True, True (spec 2.2)")
-        dtype = tf.bfloat16 if cfg.mixed_precision else tf.float32
+        dtype = util.compute_dtype(cfg.mixed_precision)
         channels = 3 + cfg.num_state_dim
         features = cfg.feature_extractor_dims
         self.dropout_rate = 1.0 - cfg.dropout_keep_prob
@@ -44,9 +48,9 @@ class Actor(tf.Module):
     def __call__(self, images, states, seed):
         """-> (list of raw parameter pre-activations (B, n_j), selector logits (B, 8)), all float32.
 
-        seed: int (2,) stateless seed of this call's two dropout masks.
+        seed: int (2,) stateless seed of this call's two dropout masks, or (B, 2), one per image.
         """
-        seeds = tf.random.experimental.stateless_split(seed, 2)
+        seeds = split_seed(seed)
         features = self.dropout(self.features(images, states), seeds[0])
         raw = [tf.cast(fc2(lrelu(fc1(features)))[:, :n], tf.float32)
                for fc1, fc2, n in zip(self.filter_fc1, self.filter_fc2, self.num_params)]
@@ -56,7 +60,25 @@ class Actor(tf.Module):
 
     def dropout(self, features, seed):
         # Masks drawn in float32, so a seed gives the same masks with and without mixed precision.
-        return tf.nn.experimental.stateless_dropout(tf.cast(features, tf.float32), self.dropout_rate, seed)
+        features = tf.cast(features, tf.float32)
+        if seed.shape.rank == 1:
+            return tf.nn.experimental.stateless_dropout(features, self.dropout_rate, seed)
+        return tf.map_fn(lambda x: tf.nn.experimental.stateless_dropout(x[0], self.dropout_rate, x[1]),
+                         (features, seed), fn_output_signature=tf.float32)
+
+
+def split_seed(seed):
+    """Two independent seeds from one (2,), or two per-image seeds (B, 2) from per-image seeds (B, 2)."""
+    if seed.shape.rank == 1:
+        return tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    return tf.unstack(tf.map_fn(lambda s: tf.random.experimental.stateless_split(s, 2), seed), axis=1)
+
+
+def uniform(batch, seed):
+    """(batch,) uniforms in [0, 1) from one seed (2,), or each from its image's seed (batch, 2)."""
+    if seed.shape.rank == 1:
+        return tf.random.stateless_uniform([batch], seed)
+    return tf.map_fn(lambda s: tf.random.stateless_uniform([], s), seed, fn_output_signature=tf.float32)
 
 
 def policy(logits, exploration):
@@ -104,7 +126,7 @@ def penalties(cfg, output, states, onehot, pi, progress):
 def act(actor, filters, cfg, images, states, u, seed, sample, progress):
     """One agent step on a batch.
 
-    images (B, H, W, 3) float32, states (B, 11), u (B,) uniforms for sampling, seed int (2,) for
+    images (B, H, W, 3) float32, states (B, 11), u (B,) uniforms for sampling, seed int (2,) or (B, 2) for
     dropout, sample: bool tensor (sample the action, else argmax), progress: training progress in [0, 1].
     Returns a dict: output, new_states, action, pi, log_pi (the REINFORCE surrogate log pi(a)), entropy,
     penalty, raw (list of 8 pre-activation tensors).

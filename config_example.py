@@ -71,7 +71,8 @@ supervised = False                 # legacy path, unsupported
 batch_size = 64
 max_iter_step = 20000              # iterations 0..max_iter_step inclusive
 seed = None                        # integer for repeatable training (the original set none)
-mixed_precision = False            # bfloat16 convolutions/matmuls (float32 losses, optimizer, filters)
+mixed_precision = 'auto'           # bfloat16 convs/matmuls (float32 losses, optimizer, filters): True,
+                                   # False, or 'auto' = bfloat16 only where this machine runs it faster
 
 # --- Learning rates: lr(t) = base_lr * mul * lr_decay ** (lr_segments * t / max_iter_step)
 lr_decay = 0.1
@@ -107,3 +108,22 @@ target_encoding = 'display'
 folds_dir = 'data/folds'                                      # FiveK fold lists
 val_fraction = 0.0                 # folder data: fraction of the sorted files held out (a block)
 val_first = None                   # file name starting the held-out block (None: the last files)
+val_spread = False                 # hold out files evenly spread over the sorted list, not a block
+
+# --- Reward (decisions: round 2). 'critic' is the spec's WGAN reward 0.05 (D(s') - D(s)), trained on
+# unpaired targets. 'paired' rewards each step by how much closer it brought the image to its own
+# target: paired_reward_per_db x the gain in PSNR (dB) at the agent's 64x64 resolution; no critic is
+# trained. The sum of an episode's rewards telescopes to the final PSNR gain, the quantity the paired
+# validation measures; 0.1 per dB makes a 10 dB correction worth 1, the size of the filter-reuse
+# penalty, and keeps the value targets of order 1 like the critic reward's.
+reward = 'critic'
+paired_reward_per_db = 0.1
+paired_mse_floor = 1e-4            # PSNR is capped at 40 dB, so near-perfect steps have bounded gradients
+
+# --- Synthetic exposure errors (input_kind = 'synthetic'): each batch of good sRGB photo patches is
+# degraded at random; ranges are uniform (gamma: log-uniform in [1/g, g]).
+degrade_exposure = (-2.5, 2.5)     # EV in linear light, then clipped at 1 as a sensor clips
+degrade_white_balance = 0.15       # ln of the per-channel gains (luminance kept): a colour cast
+degrade_gamma = 1.15               # mild gamma on the encoded values
+degrade_contrast = 0.1             # (x - 0.5) * (1 + c)
+degrade_saturation = 0.15          # grey + (1 + s) (x - grey)

@@ -13,6 +13,7 @@ import math
 
 import tensorflow as tf
 
+import util
 from util import lum
 
 
@@ -117,7 +118,7 @@ class Critic(tf.Module):
     def __init__(self, cfg, num_state_dim, rng, name):
         super().__init__(name=name)
         self.num_state_dim = num_state_dim
-        dtype = tf.bfloat16 if cfg.mixed_precision else tf.float32
+        dtype = util.compute_dtype(cfg.mixed_precision)
         channels = 3 + num_state_dim + 3
         self.tower = ConvTower(channels, rng, dtype, cfg.base_channels)
         features = (cfg.source_img_size // 16) ** 2 * cfg.base_channels * 8

@@ -5,6 +5,11 @@ Three kinds, chosen per role by the config (input_kind / target_kind):
                 (4 per photo), memory-mapped; a fold list picks the photos (spec 7.2).
   fivek_expert  the 5000 expert-C images, file k named %04d(k)...; a fold list picks them (spec 7.3).
   folder        every image in a folder (JPEG/PNG/TIFF/RAW) with a declared colour encoding (spec 7.6).
+  synthetic     (inputs only) good photos in a folder, each batch degraded at random in linear light
+                (exposure, white balance, mild gamma/contrast/saturation): training from good photos alone.
+For the paired reward (cfg.reward = 'paired') make_pair_provider serves input and target side by side
+as 6-channel patches, aligned (the same crop and flip of one pair): folder pairs matched by name, or a
+synthetic degradation next to its own original.
 Every provider serves shuffled batches (a permutation consumed in order, reshuffled when used up) with
 random flips, and crops when its patches are larger than 64. Batches of the default size are prepared
 in a background thread so the training loop does not wait on them.
@@ -33,7 +38,7 @@ PREFETCH_DEPTH = 3   # batches prepared ahead
 FOLD_FILES = {'2k_train': 'FiveK_train_first2k.txt', '2k_target': 'FiveK_train_second2k.txt',
               'u_test': 'FiveK_test.txt', 'u_amt': 'FiveK_test_AMT.txt'}
 FIVEK_VAL_SET = 'u_test'   # FiveK's held-out photos: what split='val' means for the FiveK kinds
-KINDS = ('fivek_pack', 'fivek_expert', 'folder')
+KINDS = ('fivek_pack', 'fivek_expert', 'folder', 'synthetic')
 ROLES = ('input', 'target')
 SPLITS = ('train', 'val')
 
@@ -74,8 +79,9 @@ class Provider:
     the caller's thread from a separate stream, so a seeded run stays repeatable either way.
     """
 
-    def __init__(self, patches, description, batch_size, seed, index=None):
+    def __init__(self, patches, description, batch_size, seed, index=None, transform=None):
         self.patches = patches   # may be a read-only memmap: rows are read only when drawn
+        self.transform = transform   # (batch, rng) -> batch, e.g. a synthetic degradation
         self.index = np.arange(len(patches)) if index is None else np.asarray(index)
         self.description = description
         self.batch_size = batch_size
@@ -118,12 +124,13 @@ class Provider:
         ys = stream.rng.integers(0, margin + 1, n)
         xs = stream.rng.integers(0, margin + 1, n)
         flips = stream.rng.random(n) < 0.5
-        return _crop_and_flip(self.patches, rows, ys, xs, flips)
+        batch = _crop_and_flip(self.patches, rows, ys, xs, flips)
+        return batch if self.transform is None else self.transform(batch, stream.rng)
 
 
 def _crop_and_flip(images, rows, ys, xs, flips):
     """Patch i is images[rows[i]] cropped at (ys[i], xs[i]), flipped left-right if flips[i]."""
-    out = np.empty((len(rows), PATCH_SIZE, PATCH_SIZE, 3), np.float32)
+    out = np.empty((len(rows), PATCH_SIZE, PATCH_SIZE, images.shape[-1]), np.float32)
     for i, row in enumerate(rows):
         patch = images[row, ys[i]:ys[i] + PATCH_SIZE, xs[i]:xs[i] + PATCH_SIZE]
         out[i] = patch[:, ::-1] if flips[i] else patch
@@ -143,12 +150,13 @@ def _four_copies(squares, rng):
 # ----------------------------------------------------------------------------------------------
 # Building a provider from a config
 
-def make_provider(cfg, role, split='train', seed=None):
+def make_provider(cfg, role, split='train', seed=None, paired=False):
     """The provider of cfg.<role>_kind/_dir/_set/_encoding; role 'input' or 'target'.
 
     split 'val' is the held-out part: a block of val_fraction of a folder's sorted files (starting
     at cfg.val_first, else the last ones), or the
     FiveK test fold (u_test) for the FiveK kinds. seed defaults to cfg.seed (None: unseeded).
+    paired: synthetic inputs come with their originals as channels 3-5 (make_pair_provider).
     """
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
@@ -163,11 +171,14 @@ def make_provider(cfg, role, split='train', seed=None):
     load_seed, serve_seed = np.random.SeedSequence(
         seed, spawn_key=(ROLES.index(role), SPLITS.index(split))).spawn(2)
     folder = _resolve(folder)
-    if kind == 'folder':
+    if kind == 'synthetic' and role == 'target':
+        raise DataError("target_kind='synthetic': synthetic degradation makes inputs; the targets of "
+                        "good photos are target_kind='folder' (the same folder)")
+    if kind in ('folder', 'synthetic'):
         paths = folder_split(cfg, role, split)
         patches, info = _load_images(paths, encoding, role, kind, np.random.default_rng(load_seed))
-        info = (f"{split} split with val_fraction {cfg.val_fraction}"
-                f" from {cfg.val_first or 'the end'}, {info}")
+        where = 'spread' if cfg.val_spread else f"from {cfg.val_first or 'the end'}"
+        info = f"{split} split with val_fraction {cfg.val_fraction} {where}, {info}"
         index = None
     else:
         set_name = FIVEK_VAL_SET if split == 'val' else set_name
@@ -180,21 +191,159 @@ def make_provider(cfg, role, split='train', seed=None):
             index = None
         info = f"set {set_name}, {info}"
     count = len(patches) if index is None else len(index)
-    return Provider(patches, f"{role}: {kind} {folder} ({info}) -> {count} patches",
-                    cfg.batch_size, serve_seed, index)
+    transform = Degradation(cfg, paired) if kind == 'synthetic' else None
+    label = 'input|target' if paired else role
+    return Provider(patches, f"{label}: {kind} {folder} ({info}) -> {count} patches",
+                    cfg.batch_size, serve_seed, index, transform)
 
 
-def split_files(files, val_fraction, val_first=None):
-    """(train, val): files sorted by name; a block of ceil(val_fraction * N) is validation.
+def make_pair_provider(cfg, split='train', seed=None):
+    """Aligned (input | target) 6-channel patches for the paired reward.
 
-    The block starts at the file named val_first (a base name), or is the last files when
-    val_first is None. A contiguous block by name (frame number for video frames), so
-    neighbouring near-duplicate frames do not straddle the split.
+    input_kind 'folder': each input image with the target image of the same name (extension aside)
+    in target_dir; names that do not pair up are an error. input_kind 'synthetic': a degraded good
+    photo next to the photo itself.
+    """
+    if cfg.input_kind not in ('folder', 'synthetic'):
+        raise DataError(f"reward='paired' needs input_kind 'folder' (pairs matched by name) or "
+                        f"'synthetic' (good photos), not {cfg.input_kind!r}")
+    seed = getattr(cfg, 'seed', None) if seed is None else seed
+    load_seed, serve_seed = np.random.SeedSequence(seed, spawn_key=(2, SPLITS.index(split))).spawn(2)
+    if cfg.input_kind == 'synthetic':
+        return make_provider(cfg, 'input', split, seed, paired=True)
+    inputs = folder_split(cfg, 'input', split)
+    targets = matching_targets(inputs, _resolve(cfg.target_dir))
+    rng = np.random.default_rng(load_seed)
+    squares, info = _read_squares(inputs + targets, [cfg.input_encoding] * len(inputs)
+                                  + [cfg.target_encoding] * len(targets), 'input', 'folder')
+    paired = [np.concatenate([a, b], axis=-1) for a, b in zip(squares[:len(inputs)], squares[len(inputs):])
+              if a is not None and b is not None]
+    if not paired:
+        raise DataError(f"{cfg.input_dir}: no readable input/target pair")
+    patches = _four_copies(np.stack(paired), rng)
+    description = (f"input|target: folder pairs {cfg.input_dir} | {cfg.target_dir} ({split} split, "
+                   f"{len(paired)} pairs, {info}) -> {len(patches)} patches")
+    return Provider(patches, description, cfg.batch_size, serve_seed)
+
+
+def matching_targets(inputs, target_dir):
+    """The file in target_dir with each input's name (extension aside); every file must pair up."""
+    targets = {os.path.splitext(os.path.basename(p))[0]: p
+               for p in _list_folder(target_dir, 'target', 'folder')}
+    names = [os.path.splitext(os.path.basename(p))[0] for p in inputs]
+    unmatched = [os.path.basename(p) for p, n in zip(inputs, names) if n not in targets]
+    if unmatched:
+        raise DataError(f"{len(unmatched)} input image(s) have no target of the same name in "
+                        f"{target_dir}: {', '.join(unmatched[:8])}{' ...' if len(unmatched) > 8 else ''}; "
+                        "the paired reward pairs inputs and targets by file name (extension aside)")
+    return [targets[n] for n in names]
+
+
+# ----------------------------------------------------------------------------------------------
+# The input domain: what a model was trained on, so evaluation can tell a photo far outside it
+
+DOMAIN_STATISTICS = ('brightness', 'contrast', 'saturation')   # util.image_statistics, in order
+DOMAIN_PERCENTILES = (0.5, 5, 50, 95, 99.5)
+
+
+def input_domain(cfg, provider, count=2000):
+    """Percentiles of the statistics of the training inputs as the agent sees them: 64x64 patches
+    after the encoding (and a synthetic degradation), from a random draw of its own (training's
+    draws are not changed by recording it)."""
+    rng = np.random.default_rng(0)
+    rows = np.sort(provider.index[rng.choice(len(provider), min(count, len(provider)), replace=False)])
+    m = (provider.patches.shape[1] - PATCH_SIZE) // 2
+    patches = np.asarray(provider.patches[rows][:, m:m + PATCH_SIZE, m:m + PATCH_SIZE], np.float32)
+    if provider.transform is not None:
+        patches = provider.transform(patches, rng)
+    stats = np.array([util.image_statistics(p[..., :3]) for p in patches])
+    domain = {'encoding': cfg.input_encoding, 'patches': len(patches),
+              'percentiles': list(DOMAIN_PERCENTILES)}
+    for k, name in enumerate(DOMAIN_STATISTICS):
+        domain[name] = [round(float(v), 4) for v in np.percentile(stats[:, k], DOMAIN_PERCENTILES)]
+    return domain
+
+
+def outside_domain(domain, img):
+    """[(statistic, value, low, high)] for each statistic of img (the agent's 64x64 view) that is
+    outside the range of 99% of the model's training inputs (percentiles 0.5 to 99.5); [] when the
+    photo looks like what it was trained on."""
+    found = []
+    for name, value in zip(DOMAIN_STATISTICS, util.image_statistics(img)):
+        low, high = domain[name][0], domain[name][-1]
+        if not low <= value <= high:
+            found.append((name, value, low, high))
+    return found
+
+
+# ----------------------------------------------------------------------------------------------
+# Synthetic exposure errors: a good photo's patch, degraded as a camera and a careless edit would
+
+def srgb_to_linear(x):
+    """The sRGB transfer function (IEC 61966-2-1) inverted: stored values -> linear light."""
+    x = np.asarray(x, np.float32)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(x):
+    x = np.clip(x, 0.0, 1.0).astype(np.float32)
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055).astype(np.float32)
+
+
+def render_exposure(img, ev):
+    """An sRGB photo as if shot `ev` stops off: linear light x 2^ev, clipped as a sensor clips,
+    re-encoded and quantized to 8 bits (the validation renders and the training degradation)."""
+    return np.round(linear_to_srgb(srgb_to_linear(img) * np.float32(2.0 ** ev)) * 255) / np.float32(255)
+
+
+class Degradation:
+    """Makes training inputs from good sRGB patches (B, 64, 64, 3), with ranges from the config:
+    exposure error and white-balance shift in linear light (clipped at 1, as a sensor clips), then
+    mild gamma, contrast and saturation changes on the encoded values, quantized to 8 bits.
+    Returns the degraded batch, or with paired=True the degraded batch and its original side by side.
+    """
+
+    def __init__(self, cfg, paired):
+        if cfg.input_encoding != 'display':
+            raise DataError(f"input_kind='synthetic' degrades stored sRGB photos and shows them to the "
+                            f"agent as stored: use input_encoding='display', not {cfg.input_encoding!r}")
+        self.cfg, self.paired = cfg, paired
+
+    def __call__(self, batch, rng):
+        cfg, n = self.cfg, len(batch)
+        ev = rng.uniform(*cfg.degrade_exposure, n)
+        wb = np.exp(rng.uniform(-cfg.degrade_white_balance, cfg.degrade_white_balance, (n, 3)))
+        wb /= wb @ np.array(util.LUM_WEIGHTS)[:, None]           # a colour cast, not a brightness change
+        gain = (2.0 ** ev)[:, None] * wb
+        x = linear_to_srgb(srgb_to_linear(batch) * gain[:, None, None, :].astype(np.float32))
+        shape = (n, 1, 1, 1)
+        gamma = np.exp(rng.uniform(-1, 1, shape) * np.log(cfg.degrade_gamma))
+        contrast = rng.uniform(-cfg.degrade_contrast, cfg.degrade_contrast, shape)
+        saturation = 1.0 + rng.uniform(-cfg.degrade_saturation, cfg.degrade_saturation, shape)
+        x = np.clip(0.5 + (x ** gamma - 0.5) * (1.0 + contrast), 0.0, 1.0)
+        grey = x @ np.array(util.LUM_WEIGHTS, np.float32)[:, None]
+        x = np.clip(grey + saturation * (x - grey), 0.0, 1.0)
+        x = (np.round(x * 255) / 255).astype(np.float32)
+        return np.concatenate([x, batch], axis=-1) if self.paired else x
+
+
+def split_files(files, val_fraction, val_first=None, val_spread=False):
+    """(train, val): files sorted by name; ceil(val_fraction * N) of them are validation.
+
+    By default a contiguous block by name (frame number for video frames), so neighbouring
+    near-duplicate frames do not straddle the split; it starts at the file named val_first (a base
+    name), or is the last files when val_first is None. val_spread=True instead takes files evenly
+    spread over the sorted list: for independent photos from several sources, where any block would
+    hold one source only.
     """
     if not 0 <= val_fraction <= 1:
         raise ValueError(f"val_fraction must be in [0, 1], not {val_fraction}")
     files = sorted(files, key=lambda f: (os.path.basename(f), f))
     n_val = math.ceil(val_fraction * len(files) - 1e-9)   # 0.15 * 100 is 15.000000000000002
+    if val_spread:
+        chosen = set(np.round(np.linspace(0, len(files) - 1, n_val)).astype(int)) if n_val else set()
+        return ([f for i, f in enumerate(files) if i not in chosen],
+                [f for i, f in enumerate(files) if i in chosen])
     start = len(files) - n_val
     if val_first is not None and n_val:
         names = [os.path.basename(f) for f in files]
@@ -213,12 +362,12 @@ def split_files(files, val_fraction, val_first=None):
 def folder_split(cfg, role, split):
     """Paths of the images of a folder dataset's split (train or val)."""
     kind = getattr(cfg, f'{role}_kind')
-    if kind != 'folder':
+    if kind not in ('folder', 'synthetic'):
         raise DataError(f"{role}_kind is {kind!r}, not 'folder': FiveK data is split by folds "
                         f"(its held-out photos are the {FIVEK_VAL_SET} fold)")
     folder = _resolve(getattr(cfg, f'{role}_dir'))
     train, val = split_files(_list_folder(folder, role, kind), cfg.val_fraction,
-                             cfg.val_first)
+                             cfg.val_first, cfg.val_spread)
     chosen = train if split == 'train' else val
     if not chosen:
         raise DataError(f"{folder}: the {split} split is empty (val_fraction={cfg.val_fraction}); "
@@ -324,28 +473,36 @@ def _load_images(paths, encoding, role, kind, rng):
     """Reads images (in a thread pool), reduces each to its centre square at 80x80 and makes four
     augmented 64x64 patches of it. Unreadable files are skipped with a warning; images smaller
     than 80 px on their short side are an error (upscaling them would train on blur)."""
-    if encoding not in util.ENCODINGS:
-        raise DataError(f"{role}_encoding={encoding!r}: use one of {', '.join(util.ENCODINGS)}")
+    squares, info = _read_squares(paths, [encoding] * len(paths), role, kind)
+    squares = [q for q in squares if q is not None]
+    if not squares:
+        folder = os.path.dirname(paths[0]) if paths else '(no files)'
+        raise DataError(_no_data(folder, role, kind, f"none of the {len(paths)} images is readable"))
+    patches = _four_copies(np.stack(squares), rng)
+    return patches, f"{len(squares)} images, {info}, encoding {encoding}"
+
+
+def _read_squares(paths, encodings, role, kind):
+    """The 80x80 squares of the images (in a thread pool), None for an unreadable one (warned)."""
+    for encoding in set(encodings):
+        if encoding not in util.ENCODINGS:
+            raise DataError(f"{role}_encoding={encoding!r}: use one of {', '.join(util.ENCODINGS)}")
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
-        results = list(pool.map(lambda p: _read_square(p, encoding), paths))
+        results = list(pool.map(_read_square, paths, encodings))
     squares, small, skipped = [], [], 0
     for path, result in zip(paths, results):
         if isinstance(result, util.ImageError):
             print(f"warning: skipping unreadable image: {result}", file=sys.stderr)
             skipped += 1
+            result = None
         elif isinstance(result, tuple):
             small.append(f"{path} ({result[0]}x{result[1]})")
-        else:
-            squares.append(result)
+        squares.append(result)
     if small:
         raise DataError(f"{len(small)} image(s) smaller than {SOURCE_SIZE} px on the short side: "
                         + ', '.join(small[:5]) + (' ...' if len(small) > 5 else '')
                         + f"; remove them or use images of at least {SOURCE_SIZE}x{SOURCE_SIZE}")
-    if not squares:
-        folder = os.path.dirname(paths[0]) if paths else '(no files)'
-        raise DataError(_no_data(folder, role, kind, f"none of the {len(paths)} images is readable"))
-    patches = _four_copies(np.stack(squares), rng)
-    return patches, f"{len(squares)} images, {skipped} unreadable skipped, encoding {encoding}"
+    return squares, f"{skipped} unreadable skipped"
 
 
 def _read_square(path, encoding):
@@ -368,14 +525,27 @@ def _read_square(path, encoding):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description="Print the input images of a folder dataset's train or validation split.",
-        allow_abbrev=False)
+        description="Print the input images of a folder dataset's train or validation split, or record "
+                    "a model's input domain.", allow_abbrev=False,
+        epilog="Config values can be overridden as --key=value. Examples: python data.py sintel --list val; "
+               "python data.py sintel --domain models/sintel/pretrained --input_dir=../shared/data/sintel/inputs")
     parser.add_argument('config', help="config name, e.g. sintel for config_sintel.py")
-    parser.add_argument('--list', choices=SPLITS, required=True, help="which split to print")
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument('--list', choices=SPLITS, help="which split to print")
+    action.add_argument('--domain', metavar='MODEL_DIR',
+                        help="write MODEL_DIR/input_domain.json from the model's config.json and its training "
+                             "data (for a model trained before train.py recorded it)")
     args, overrides = parser.parse_known_args(argv)
-    cfg = util.load_config(args.config, overrides)
     try:
-        paths = folder_split(cfg, 'input', args.list)
+        if args.domain:
+            cfg = util.apply_overrides(util.load_snapshot(os.path.join(args.domain, 'config.json'),
+                                                          args.config), overrides)
+            inputs = (make_pair_provider(cfg, 'train') if cfg.reward == 'paired'
+                      else make_provider(cfg, 'input', 'train'))
+            util.write_json(os.path.join(args.domain, 'input_domain.json'), input_domain(cfg, inputs))
+            print(f"wrote {os.path.join(args.domain, 'input_domain.json')} from {inputs.description}")
+            return
+        paths = folder_split(util.load_config(args.config, overrides), 'input', args.list)
     except DataError as e:
         raise SystemExit(f"error: {e}") from None
     print('\n'.join(paths))

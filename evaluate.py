@@ -8,14 +8,17 @@ The agent looks at the 64x64 centre square of each (linearized) image, picks 5 f
 parameters (argmax choice; dropout stays on, so use --seed for repeatable output), and the same
 filter code replays those edits on the full-resolution image (spec 8.2). Outputs keep the original
 names: <name>.retouched.png, .intermediate00-03.png, .linear.png, .input_tone_mapped.png,
-.steps.png (spec 8.3) and <name>.steps.json, a readable recipe replacing the original's pickle.
+.steps.png (spec 8.3) and <name>.steps.json, a readable recipe replacing the original's pickle;
+with --lut also <name>.cube, the whole development as a 3D LUT for other tools.
 
 Speed: the full-resolution edits run as one XLA-compiled function from stored samples to 8/16-bit
 output (Developer), on worker threads while the agent looks at the next batch of photos.
 """
 import argparse
 import collections
+import errno
 import functools
+import hashlib
 import json
 import os
 import sys
@@ -27,17 +30,53 @@ import numpy as np
 RECIPE_VERSION = 1
 MIN_SIDE = 16          # smaller images give the agent no usable 64x64 view
 DEMO_MODEL = ('sintel', 'pretrained')
+LUT_SIZES = (33, 65)
+
+EPILOG = """\
+examples:
+  python evaluate.py sintel pretrained photo.jpg raw_folder/ "shoot/*.tif"
+  python evaluate.py example pretrained photos/*.tif
+  python evaluate.py --recipe outputs/A.tif.steps.json other/*.tif
+  python evaluate.py sintel pretrained shoot/ --lut       # also outputs/<name>.cube, then e.g.
+  ffmpeg -i shoot/photo.jpg -vf lut3d=outputs/photo.jpg.cube photo_retouched.png
+  python evaluate.py sintel pretrained shoot/ --seed 7 --shard 3/8 --skip-existing
+  python evaluate.py --demo
+
+output names: <output-dir>/<input file name>.retouched.png and so on. When two inputs share a file
+name (DCIM/100/IMG_1.JPG, DCIM/101/IMG_1.JPG), every input's folders below the inputs' common
+folder are repeated under <output-dir> (outputs/100/IMG_1.JPG.retouched.png, ...), so no result
+replaces another. A file given twice is processed once.
+
+exit status: 0 every photo retouched (or already done with --skip-existing); 1 some were skipped
+(unreadable, a folder without images, results that could not be written); 2 nothing was done
+(bad option, model, recipe or output folder); 130 interrupted (finished results are kept).
+"""
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def shard_spec(text):
+    """'K/N' -> (K, N) with 1 <= K <= N."""
+    k, _, n = text.partition('/')
+    try:
+        k, n = int(k), int(n)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected K/N such as 3/8, not {text!r}") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"{text}: K must be 1 to N (the parts are 1/{max(n, 1)} to "
+                                         f"{max(n, 1)}/{max(n, 1)})")
+    return k, n
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         description='Retouch photos with a trained Exposure agent, or re-apply a saved recipe.',
-        epilog='examples:\n'
-               '  python evaluate.py sintel pretrained photo.jpg raw_folder/ "shoot/*.tif"\n'
-               '  python evaluate.py example pretrained photos/*.tif\n'
-               '  python evaluate.py --recipe outputs/A.tif.steps.json other/*.tif\n'
-               '  python evaluate.py --demo',
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('args', nargs='*', metavar='CONFIG MODEL IMAGE',
                         help='config name, model name, then image files, folders or glob patterns '
                              '(with --recipe: only images)')
@@ -54,9 +93,30 @@ def parse_args(argv):
                         'JPEG/PNG sRGB x^2.2 scaled to max 0.5, RAW linear; a model trained on folder '
                         'data uses its config\'s input_encoding), or force one (e.g. linear for '
                         'already-linear TIFFs)')
-    parser.add_argument('--seed', type=int, help='seed the test-time dropout for repeatable output')
+    parser.add_argument('--seed', type=int,
+                        help='seed the test-time dropout for repeatable output: a photo\'s edit then '
+                             'depends only on the seed and its pixels (not its name, its position or the '
+                             'other photos), e.g. --seed 7')
     parser.add_argument('--step', type=int, help='checkpoint step to load (default: newest)')
-    parser.add_argument('--batch-size', type=int, default=64, help='images per agent batch')
+    parser.add_argument('--batch-size', type=positive_int, default=64,
+                        help='images per agent batch (default 64; with --seed, a photo\'s edit is the same '
+                             'in every run with the same batch size)')
+    parser.add_argument('--lut', action='store_true',
+                        help='also write <name>.cube next to the recipe: the whole development of that photo '
+                             '(linearization, edits, output) as a 3D LUT from its stored values to the '
+                             'result\'s, for ffmpeg (-vf lut3d=<name>.cube), DaVinci Resolve, darktable; it '
+                             'fits that photo (the sRGB linearization is scaled by its brightest value), e.g. '
+                             'evaluate.py sintel pretrained shoot/ --lut')
+    parser.add_argument('--lut-size', type=int, choices=LUT_SIZES, default=33,
+                        help='points per side of the --lut grid (default 33; 65 is more exact near black '
+                             'and 8 times larger)')
+    parser.add_argument('--shard', type=shard_spec, metavar='K/N',
+                        help='process only part K of N of the inputs sorted by path (contiguous parts whose '
+                             'sizes differ by at most 1), so that N runs (e.g. a job array) cover a batch '
+                             'once; with --seed each photo is retouched as in one run, e.g. --shard 3/8')
+    parser.add_argument('--skip-existing', action='store_true',
+                        help='skip photos whose <name>.retouched.* already exists in the output folder (it '
+                             'is written last, so its set is complete), e.g. to rerun a failed shard')
     args = parser.parse_args(argv)
     if args.demo:
         args.config, args.model, args.images = *DEMO_MODEL, args.args
@@ -70,27 +130,57 @@ def parse_args(argv):
     return args
 
 
+class Refused(Exception):
+    """A problem found before any photo is processed (model, recipe, output folder): main prints it as
+    one line and exits with status 2, as argparse does for a bad option."""
+
+
+class PhotoError(Exception):
+    """One photo's results could not be made or written; none of its files were left.
+    disk_full: every later photo would fail the same way, so the run stops."""
+
+    def __init__(self, message, disk_full=False):
+        super().__init__(message)
+        self.disk_full = disk_full
+
+
 # ----------------------------------------------------------------------------------------------
 # Loading the model
 
-def model_error(config, name):
-    models_root = os.path.join('models', config)
-    existing = sorted(d for d in os.listdir(models_root)) if os.path.isdir(models_root) else []
-    have = (f"models under {models_root}/: {', '.join(existing)}" if existing
-            else f"no models under {models_root}/")
-    return (f"error: no trained model at models/{config}/{name}/ ({have}). Train one with "
-            f"`python train.py {config} {name}`, or for the original authors' FiveK model run "
-            "`python fetch_fivek.py --pretrained` and use `example pretrained`.")
+def model_places(config, name):
+    """Where models/<config>/<name> is looked for: below the working directory, then the project."""
+    import util
+    places = [os.path.join('models', config, name), os.path.join(util.PROJECT_DIR, 'models', config, name)]
+    return places[:1] if os.path.realpath(places[0]) == os.path.realpath(places[1]) else places
+
+
+def find_model(config, name):
+    import util
+    if config not in util.available_configs():
+        raise Refused(f"unknown config {config!r}; available configs: {', '.join(util.available_configs())} "
+                      f"(config_<name>.py in {util.PROJECT_DIR})")
+    places = model_places(config, name)
+    for place in places:
+        if os.path.isdir(place):
+            return place
+    have = []
+    for place in places:
+        root = os.path.dirname(place)
+        models = sorted(os.listdir(root)) if os.path.isdir(root) else []
+        have.append(f"{root}/: {', '.join(models) if models else 'no models'}")
+    raise Refused(f"no trained model {config}/{name}: looked in {' and '.join(p + '/' for p in places)} "
+                  f"({'; '.join(have)}). Train one with `python train.py {config} {name}`, or for the "
+                  "original authors' FiveK model run `python fetch_fivek.py --pretrained` and use "
+                  "`example pretrained`.")
 
 
 def load_model(config, name, step):
-    """GAN restored from a full checkpoint, an actor-only export, or an original TF1 checkpoint."""
+    """GAN restored from a full checkpoint, an actor-only export, or an original TF1 checkpoint.
+    -> (gan, cfg, model folder, description of what was loaded)."""
     import tensorflow as tf
     import net
     import util
-    model_dir = os.path.join('models', config, name)
-    if not os.path.isdir(model_dir):
-        raise SystemExit(model_error(config, name))
+    model_dir = find_model(config, name)
     snapshot = os.path.join(model_dir, 'config.json')
     cfg = util.load_snapshot(snapshot, config) if os.path.exists(snapshot) else util.load_config(config)
     gan = net.GAN(cfg, training=False)
@@ -98,11 +188,9 @@ def load_model(config, name, step):
     actor = os.path.join(model_dir, 'actor')
     if step is not None and step not in available:
         steps = ', '.join(map(str, sorted(available))) or 'none'
-        raise SystemExit(f"error: models/{config}/{name}/ has no checkpoint for step {step}; "
-                         f"available steps: {steps}")
+        raise Refused(f"{model_dir}/ has no checkpoint for step {step}; available steps: {steps}")
     if step is None and not available and not os.path.exists(actor + '.index'):
-        raise SystemExit(f"error: models/{config}/{name}/ holds no checkpoint yet; train it with "
-                         f"`python train.py {config} {name}`")
+        raise Refused(f"{model_dir}/ holds no checkpoint yet; train it with `python train.py {config} {name}`")
     prefix = available[max(available) if step is None else step] if available else actor
     try:
         if net.is_original_checkpoint(prefix):
@@ -113,8 +201,78 @@ def load_model(config, name, step):
             source = (f'checkpoint at iteration {step or max(available)}' if available
                       else 'actor weights')
     except (ValueError, FileNotFoundError, tf.errors.OpError) as e:
-        raise SystemExit(f"error: cannot load models/{config}/{name}: {e}")
-    return gan, cfg, source
+        raise Refused(f"cannot load {model_dir}: {e}")
+    return gan, cfg, model_dir, source
+
+
+# ----------------------------------------------------------------------------------------------
+# Recipes
+
+def load_recipe(path):
+    """A saved <name>.steps.json, every step checked. -> (filters, edits, input encoding), one filter
+    object per step and edits [(step index, user-unit parameters)], as Developer takes them."""
+    import filters
+    import util
+    try:
+        with open(path) as f:
+            recipe = json.load(f)
+    except OSError as e:
+        raise Refused(f"cannot read recipe {path}: {e.strerror}")
+    except ValueError as e:
+        raise Refused(f"recipe {path} is not valid JSON ({e}); give a <name>.steps.json that evaluate.py wrote")
+    steps = recipe.get('steps') if isinstance(recipe, dict) else None
+    if not isinstance(steps, list) or not steps:
+        raise Refused(f"recipe {path}: no steps; expected a JSON object with a list 'steps' of "
+                      "{'class': ..., 'parameters': [...]}, as evaluate.py writes it")
+    cfg = util.load_config('example')            # the filters' ranges and curve sizes
+    step_filters, edits = [], []
+    for i, step in enumerate(steps, 1):
+        name = step.get('class') if isinstance(step, dict) else None
+        if name not in filters.FILTERS:
+            raise Refused(f"recipe {path}, step {i}: unknown filter {name!r}; give its 'class' as one of "
+                          f"{', '.join(filters.FILTERS)}")
+        f = filters.FILTERS[name](cfg)
+        problem = parameter_problem(f, step.get('parameters'))
+        if problem:
+            raise Refused(f"recipe {path}, step {i} ({f.name}): {problem}")
+        step_filters.append(f)
+        edits.append((i - 1, np.asarray(step['parameters'], np.float32)))
+    encoding = recipe.get('input_encoding', 'auto')
+    if encoding not in ('auto',) + util.ENCODINGS:
+        raise Refused(f"recipe {path}: unknown input_encoding {encoding!r}; use one of "
+                      f"{', '.join(('auto',) + util.ENCODINGS)}")
+    return step_filters, edits, encoding
+
+
+def parameter_bounds(f):
+    """(low, high) of each of a filter's parameters: the extremes its parameters() reaches for this
+    config, at pre-activations of +-30, where tanh and sigmoid are saturated in float32. Every corner
+    of that box is tried for filters of up to 3 parameters (white balance normalizes its multipliers
+    together); the curves' slopes are each a function of their own pre-activation, so the two
+    uniform corners give their bounds."""
+    import itertools
+    import tensorflow as tf
+    n = f.num_params
+    corners = itertools.product((-30.0, 30.0), repeat=n) if n <= 3 else ([-30.0] * n, [30.0] * n)
+    values = f.parameters(tf.constant(list(corners), tf.float32)).numpy()
+    return values.min(axis=0), values.max(axis=0)
+
+
+def parameter_problem(f, params):
+    """What is wrong with a recipe step's parameters for filter f, with the fix; None if nothing."""
+    if not isinstance(params, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in params):
+        return f"'parameters' must be a list of numbers ({f.num_params} for {f.name}), not {params!r}"
+    if len(params) != f.num_params:
+        return (f"{len(params)} parameters, but {f.name} takes {f.num_params}; give exactly "
+                f"{f.num_params}, as evaluate.py writes them")
+    low, high = parameter_bounds(f)
+    slack = 1e-5 * np.maximum(1.0, np.abs([low, high]))       # recipes round to 6 decimals
+    for j, v in enumerate(params):
+        if not (low[j] - slack[0][j] <= v <= high[j] + slack[1][j]):      # also catches NaN
+            return (f"parameter {j + 1} is {v}, outside {f.name}'s range {low[j]:.6g} to {high[j]:.6g}; "
+                    "give a finite value in that range")
+    return None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -141,6 +299,7 @@ class Photo:
         if encoding == 'srgb':      # scaled by the whole image's maximum, as util.linearize does
             self.gain = util.srgb_gain(self.linear(brightest).max())
         self.peak = float(self.linear(brightest).max())    # the linear image's maximum
+        self.curve = np.float32([self.exponent, self.gain, self.peak])   # Developer's description
 
     def linear(self, samples):
         """util.linearize of some of this photo's samples, as if of the whole photo."""
@@ -162,6 +321,14 @@ def read_input(path, encoding):
         raise util.ImageError(f"{path}: too small ({samples.shape[1]}x{samples.shape[0]}); the agent needs "
                               f"at least {MIN_SIDE} pixels on the short side")
     return Photo(path, samples, util.default_encoding(path) if encoding == 'auto' else encoding)
+
+
+def photo_seed(seed, samples):
+    """--seed and a photo's pixels -> the photo's own dropout seed (a non-negative int64): its edit then
+    depends on nothing else (not its name, its position, its batch or its shard)."""
+    digest = hashlib.blake2b(f'{seed} {samples.dtype} {samples.shape}'.encode(), digest_size=8)
+    digest.update(np.ascontiguousarray(samples).data)
+    return int.from_bytes(digest.digest(), 'little') >> 1
 
 
 def low_res_view(photo, size=64):
@@ -187,34 +354,50 @@ def low_res_view(photo, size=64):
     return cv2.resize(linear, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
-def output_paths(out_dir, path, fmt):
-    base = os.path.join(out_dir, os.path.basename(path))
+def output_paths(base, fmt):
+    """The files of one photo: base (the output folder and the input's name) + a suffix each."""
     ext = '.tif' if fmt == 'tiff16' else '.png'
     return {'retouched': f'{base}.retouched{ext}', 'linear': f'{base}.linear.png',
             'input_tone_mapped': f'{base}.input_tone_mapped.png', 'steps_png': f'{base}.steps.png',
-            'recipe': f'{base}.steps.json',
+            'recipe': f'{base}.steps.json', 'lut': f'{base}.cube',
             **{f'intermediate{i:02d}': f'{base}.intermediate{i:02d}.png' for i in range(4)}}
 
 
 def write_json(path, obj):
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
+    """Plainly: write_set writes it under a temporary name and places it."""
+    with open(path, 'w') as f:
         json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
 
 
-def write_results(paths, images, fmt, recipe=None, figure=None):
-    """images: Developer's uint8/uint16 outputs by output name. Writes them, the recipe and the figure."""
+def write_set(paths, writers):
+    """writers: {output name: function writing that output at a given path}. All are written under
+    temporary names, then renamed into place with the retouched result last: a photo's set appears
+    whole or not at all (a failure removes what was written), and an existing result means its set is
+    complete (--skip-existing)."""
     import util
-    for name, img in images.items():
-        util.write_image(paths[name], img, fmt if name == 'retouched' else 'png')
-    if recipe is not None:
-        write_json(paths['recipe'], recipe)
-    if figure is not None:
-        util.write_image(paths['steps_png'], figure)
+    staged, placed = [], []
+    try:
+        for name in sorted(writers, key=lambda n: n == 'retouched'):
+            folder = os.path.dirname(os.path.abspath(paths[name]))
+            os.makedirs(folder, exist_ok=True)
+            staged.append((util.temporary_path(folder, os.path.splitext(paths[name])[1]), paths[name]))
+            writers[name](staged[-1][0])
+        for tmp, path in staged:
+            os.replace(tmp, path)
+            placed.append(path)
+    except BaseException:
+        for path in [tmp for tmp, _ in staged] + placed:
+            if os.path.exists(path):
+                os.remove(path)
+        raise
 
 
-def make_recipe(path, encoding, model, filters, steps, k, low_res):
+def error_number(e):
+    """The OS error number of a failed write (util.OutputError keeps it in its context)."""
+    return e.errno if e.errno is not None else getattr(e.__context__, 'errno', None)
+
+
+def make_recipe(path, encoding, model, seed, filters, steps, k, low_res):
     """The readable edit list of image k: filter, user-unit parameters, policy, statistics."""
     entries = []
     for i, s in enumerate(steps):
@@ -227,7 +410,7 @@ def make_recipe(path, encoding, model, filters, steps, k, low_res):
             'policy': {g.short_name: round(float(p), 5) for g, p in zip(filters, s['pdf'][k])},
             'statistics_before': image_statistics(low_res[i]),
             'statistics_after': image_statistics(low_res[i + 1])})
-    return {'version': RECIPE_VERSION, 'source': os.path.basename(path), 'model': model,
+    return {'version': RECIPE_VERSION, 'source': os.path.basename(path), 'model': model, 'seed': seed,
             'input_encoding': encoding,
             'note': 'parameters are in user units (EV, gamma, white-balance multipliers, strengths, '
                     'curve slopes); statistics are of the agent\'s 64x64 view',
@@ -328,10 +511,12 @@ class Developer:
         """steps: [(filter index, user-unit parameters), ...] -> {output name: uint8/uint16 (H, W, 3)},
         names as output_paths: retouched, and with intermediates linear, input_tone_mapped and
         intermediate00.. (the image after each step but the last, at most 4)."""
-        samples = photo.load()
+        return self.develop(photo.load(), photo.curve, steps)
+
+    def develop(self, samples, curve, steps):
+        """__call__ for any samples (H, W, 3) linearized as the photo with Photo.curve `curve` is."""
         h, w = samples.shape[:2]
         pixels = samples.reshape(-1, 3)
-        curve = np.float32([photo.exponent, photo.gain, photo.peak])
         actions, params = self._pack(steps)
         starts = range(0, len(pixels), self.chunk)
         parts = self.pool.map(lambda start: self._run(pixels[start:start + self.chunk], curve, actions, params),
@@ -345,6 +530,28 @@ class Developer:
         stages = out.pop('stages', [])
         out.update({f'intermediate{i:02d}': stage for i, stage in enumerate(stages[:-1][:4])})
         return {name: img.reshape(h, w, 3) for name, img in out.items()}
+
+
+def colour_table(developer, photo, edits, size):
+    """The photo's whole development (its linearization, the edits, the output's clipping) at the points
+    of a size^3 grid of stored values (lut.grid) -> the result's values there (size^3, 3) in [0, 1].
+    developer: a 16-bit one without intermediates, so the table keeps 16-bit precision."""
+    import lut
+    grid = lut.grid(size)
+    return developer.develop(grid[:, None, :], photo.curve, edits)['retouched'].reshape(-1, 3) / 65535.0
+
+
+def lut_comments(photo, labels):
+    """The .cube's first lines: what it does, and which values it expects (the file's own)."""
+    import util
+    name = os.path.basename(photo.path)
+    bits = {np.dtype(np.uint8): '8-bit: value / 255', np.dtype(np.uint16): '16-bit: value / 65535'}
+    notes = {'srgb': 'Fits this photo only: its sRGB linearization is scaled by its brightest value.',
+             'raw': 'Camera RAW: the input is the linear 16-bit RGB that rawpy decodes, not the raw file.'}
+    kind = 'raw' if os.path.splitext(name)[1].lower() in util.RAW_EXTENSIONS else photo.encoding
+    return [f'Exposure, rebuilt: the retouching of {name} ({" > ".join(labels)}) as a 3D LUT.',
+            f'Input: {name}\'s stored RGB values in [0, 1] ({bits.get(photo.dtype, "float")}), as in the file.',
+            'Output: the stored values of its retouched result.'] + ([notes[kind]] if kind in notes else [])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -369,10 +576,99 @@ def prepare_demo_inputs(folder):
 
 
 # ----------------------------------------------------------------------------------------------
+# Which photos, and where their results go
+
+def gather_inputs(items, tally):
+    """Command-line items -> the files to process, each real file once. A folder that holds no
+    images is reported as skipped (a folder named x.jpg included)."""
+    import util
+    files, seen = [], {}
+    for item in items:
+        found = util.list_images([item])
+        if os.path.isdir(item) and not found:
+            tally.skip(f"{item}: a folder without images (JPEG, PNG, TIFF or camera RAW files)")
+        for path in found:
+            real = os.path.realpath(path)
+            if real in seen:
+                print(f"note: {path} is the same file as {seen[real]}; processed once")
+                continue
+            seen[real] = path
+            files.append(path)
+    return files
+
+
+def output_bases(files, out_dir):
+    """{input: output folder and name, to which output_paths adds the suffixes}. Inputs keep their
+    names; when two share one (ignoring case, as on case-insensitive disks), every input's folders below
+    the inputs' common folder are repeated under out_dir, so no result replaces another. The rule is
+    printed once; it depends on all the inputs, not on which of them a shard or a rerun processes."""
+    names = collections.Counter(os.path.basename(p).lower() for p in files)
+    if max(names.values(), default=0) < 2:
+        return {p: os.path.join(out_dir, os.path.basename(p)) for p in files}
+    common = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in files])
+    bases = {p: os.path.join(out_dir, os.path.relpath(os.path.abspath(p), common)) for p in files}
+    shared = sorted(n for n, count in names.items() if count > 1)
+    example = next(p for p in files if os.path.basename(p).lower() == shared[0])
+    print(f"note: {sum(names[n] for n in shared)} inputs share a file name with another ({', '.join(shared[:3])}"
+          f"{', ...' if len(shared) > 3 else ''}), so the outputs repeat the input folders below {common} "
+          f"under {out_dir}: e.g. {example} -> {bases[example]}.retouched.*")
+    return bases
+
+
+def prepare_output_dir(out_dir):
+    """Creates --output-dir and makes sure files can be written there, before any work."""
+    import util
+    existing = os.path.abspath(out_dir)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise Refused(f"--output-dir {out_dir}: {existing} is a file, not a folder; choose another --output-dir")
+    probe = None
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        probe = util.temporary_path(out_dir, '.probe')
+        open(probe, 'x').close()
+    except OSError as e:
+        raise Refused(f"--output-dir {out_dir}: cannot write there ({e.strerror}); choose another "
+                      "--output-dir or make it writable")
+    finally:
+        if probe and os.path.exists(probe):
+            os.remove(probe)
+
+
+def check_outputs_spare_inputs(bases, fmt):
+    real_inputs = {os.path.realpath(p) for p in bases}
+    for base in bases.values():
+        for out in output_paths(base, fmt).values():
+            if os.path.realpath(out) in real_inputs:
+                raise Refused(f"writing to {os.path.dirname(base) or '.'} would overwrite the input {out}; "
+                              "choose another --output-dir")
+
+
+def shard(files, k, n):
+    """Part k (1-based) of n of the files sorted by path: contiguous, sizes differing by at most 1."""
+    ordered = sorted(files)
+    return ordered[(k - 1) * len(ordered) // n:k * len(ordered) // n]
+
+
+# ----------------------------------------------------------------------------------------------
 # Running: the agent on batches, development and writing on worker threads
 
 BATCH_BYTES = 1 << 30  # samples of a batch kept from reading to development; beyond, they are read again
 IN_FLIGHT = 40e6       # pixels waiting for or in development and writing: bounds the memory
+
+
+class Tally:
+    """What became of the photos, for the summary line and the exit status; start: when the work began
+    (loading the model or the recipe's filters), for the time reported."""
+
+    def __init__(self):
+        self.total = self.done = self.existing = self.skipped = 0
+        self.start = time.time()
+
+    def skip(self, message):
+        print(f"skipped: {message}", file=sys.stderr, flush=True)
+        self.skipped += 1
 
 
 class Jobs:
@@ -382,21 +678,34 @@ class Jobs:
     the agent. At most IN_FLIGHT pixels wait or run, which bounds the memory.
     """
 
-    def __init__(self, workers=2):
+    def __init__(self, tally, workers=2):
+        self.tally = tally
         self.pool = ThreadPoolExecutor(workers)
         self.pending = collections.deque()        # (future, pixels), in input order
         self.pixels = 0
 
-    def submit(self, pixels, fn, *args):
-        self.pending.append((self.pool.submit(fn, *args), pixels))
+    def submit(self, pixels, fn, *args, **kwargs):
+        self.pending.append((self.pool.submit(fn, *args, **kwargs), pixels))
         self.pixels += pixels
         while self.pending and (self.pixels > IN_FLIGHT or self.pending[0][0].done()):
             self._report_oldest()
 
     def _report_oldest(self):
         future, pixels = self.pending.popleft()
-        print(future.result(), flush=True)       # re-raises the job's error
         self.pixels -= pixels
+        error = self._report(future)
+        if error and error.disk_full:
+            raise error
+
+    def _report(self, future):
+        """Prints a finished photo's line, or why it was skipped. -> its PhotoError, if any."""
+        try:
+            print(future.result(), flush=True)
+            self.tally.done += 1
+        except PhotoError as e:
+            self.tally.skip(str(e))
+            return e
+        return None
 
     def __enter__(self):
         return self
@@ -406,22 +715,42 @@ class Jobs:
             while self.pending and error is None:
                 self._report_oldest()
         finally:
+            # On an error or Ctrl-C the photos being written are finished first (no partial sets).
             self.pool.shutdown(cancel_futures=True)
+            for future, _ in self.pending:
+                if not future.cancelled():
+                    self._report(future)
 
 
-def check_outputs_spare_inputs(inputs, out_dir, fmt):
-    real_inputs = {os.path.realpath(p) for p in inputs}
-    for p in inputs:
-        for out in output_paths(out_dir, p, fmt).values():
-            if os.path.realpath(out) in real_inputs:
-                raise SystemExit(f"error: writing to {out_dir} would overwrite the input {out}; "
-                                 "choose another --output-dir")
-
-
-def develop_and_write(developer, photo, edits, paths, fmt, recipe, figure, report):
-    """A worker's share of one photo: the full-resolution edits and every file. -> the report line."""
+def develop_and_write(developer, photo, edits, paths, fmt, report, recipe=None, figure=None, cube=None):
+    """A worker's share of one photo: the full-resolution edits and every file, written as one set.
+    cube: for --lut, (a 16-bit Developer of the same filters, grid size, step labels). -> the report line."""
+    import lut
+    import util
     start = time.time()
-    write_results(paths, developer(photo, edits), fmt, recipe, figure)
+    try:
+        metadata = util.read_metadata(photo.path)
+        writers = {name: functools.partial(util.write_image, img=img, fmt=fmt if name == 'retouched' else 'png',
+                                           metadata=metadata if name == 'retouched' else None)
+                   for name, img in developer(photo, edits).items()}
+        if recipe is not None:
+            writers['recipe'] = functools.partial(write_json, obj=recipe)
+        if figure is not None:
+            writers['steps_png'] = functools.partial(util.write_image, img=figure, fmt='png')
+        if cube is not None:
+            lut_developer, size, labels = cube
+            writers['lut'] = functools.partial(
+                lut.write_cube, table=colour_table(lut_developer, photo, edits, size),
+                title=f'{os.path.basename(photo.path)} retouched', comments=lut_comments(photo, labels))
+        write_set(paths, writers)
+    except util.ImageError as e:
+        raise PhotoError(str(e)) from None
+    except OSError as e:
+        number = error_number(e)
+        fix = util.OUTPUT_FIXES.get(number, e.strerror or str(e))
+        raise PhotoError(f"{photo.path}: cannot write its results to {os.path.dirname(paths['retouched'])}: "
+                         f"{fix}; none of its files were kept",
+                         disk_full=number in (errno.ENOSPC, errno.EDQUOT)) from None
     return f"{report} ({time.time() - start:.2f} s)"
 
 
@@ -429,112 +758,187 @@ def output_bits(fmt):
     return 8 if fmt == 'png' else 16
 
 
-def read_or_skip(path, encoding):
+def todo(files, bases, args, tally):
+    """(counter, path, output paths) of each photo still to do, in order; says which are skipped
+    because their result exists (--skip-existing)."""
+    for k, path in enumerate(files, 1):
+        counter = f"[{k}/{len(files)}]"
+        paths = output_paths(bases[path], args.format)
+        if args.skip_existing and os.path.exists(paths['retouched']):
+            print(f"{counter} {path}: already done ({paths['retouched']} exists)", flush=True)
+            tally.existing += 1
+            continue
+        yield counter, path, paths
+
+
+def read_or_skip(path, encoding, counter, tally):
     """The photo, or None after saying why it cannot be used (the other photos go on)."""
     import util
     try:
         return read_input(path, encoding)
     except util.ImageError as e:
-        print(f"skipped: {e}", file=sys.stderr)
+        tally.skip(f"{counter} {e}")
         return None
 
 
-def run_model(args, files):
+def batches(items, size):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def read_domain(model_dir):
+    """The statistics of the model's training inputs (input_domain.json), or None if not recorded."""
+    path = os.path.join(model_dir, 'input_domain.json')
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def warn_outside_domain(domain, low_res, path, model):
+    """One warning for a photo whose agent view is far outside the model's training inputs: the
+    result is still made, but the model has not learned what to do with such a photo."""
+    import data
+    far = data.outside_domain(domain, low_res)
+    if far:
+        what = '; '.join(f"{name} {value:.2f} (99% of its training inputs: {low:.2f}-{high:.2f})"
+                         for name, value, low, high in far)
+        print(f"warning: {path}: far outside what {model} was trained on: {what}. The result may be "
+              f"poor: try a model trained on photos like this one (README: which model for which "
+              f"photos), or --encoding if the file's values are not {domain['encoding']!r} as the "
+              "model expects", file=sys.stderr)
+
+
+def run_model(args, files, bases, tally):
     import vis
-    gan, cfg, source = load_model(args.config, args.model, args.step)
+    gan, cfg, model_dir, source = load_model(args.config, args.model, args.step)
     encoding = args.encoding
-    if encoding == 'auto' and getattr(cfg, 'input_kind', None) == 'folder':
+    if encoding == 'auto' and getattr(cfg, 'input_kind', None) in ('folder', 'synthetic'):
         encoding = cfg.input_encoding     # the domain the model was trained on
-    print(f"model models/{args.config}/{args.model} ({source}); input encoding: {encoding}")
+    print(f"model {model_dir} ({source}); input encoding: {encoding}")
+    domain = read_domain(model_dir)
     developer = Developer(gan.filters, output_bits(args.format), not args.no_intermediates)
-    failures = 0
-    with Jobs() as jobs:
-        for start in range(0, len(files), args.batch_size):
-            photos, low, kept = [], [], 0
-            for path in files[start:start + args.batch_size]:
-                photo = read_or_skip(path, encoding)
+    lut_developer = Developer(gan.filters, 16, False) if args.lut else None
+    with Jobs(tally) as jobs:
+        for batch in batches(todo(files, bases, args, tally), args.batch_size):
+            photos, low, seeds, kept = [], [], [], 0
+            for counter, path, paths in batch:
+                photo = read_or_skip(path, encoding, counter, tally)
                 if photo is None:
-                    failures += 1
                     continue
-                photos.append(photo)
+                photos.append((counter, photo, paths))
                 low.append(low_res_view(photo))
+                if domain:
+                    warn_outside_domain(domain, low[-1], photo.path, f'{args.config}/{args.model}')
+                seeds.append(None if args.seed is None else photo_seed(args.seed, photo.samples))
                 kept += photo.samples.nbytes
                 if kept > BATCH_BYTES:      # a batch of big photos: read them again when developing
                     photo.samples = None
             if not photos:
                 continue
-            for dtype in {photo.dtype for photo in photos}:
+            for dtype in {photo.dtype for _, photo, _ in photos}:
                 developer.warm_up(dtype, cfg.test_steps)     # compiles while the agent runs
-            steps = gan.rollout(np.stack(low), is_train=False, seed=args.seed, critique=False)
-            for k, photo in enumerate(photos):
+            if lut_developer:
+                lut_developer.warm_up(np.dtype(np.float32), cfg.test_steps)     # the grid's samples
+            if args.seed is not None:
+                # Each photo's own seed, in a batch padded to full size: float sums in the networks
+                # differ in the last bits between batch sizes, and a photo's edit must not depend on
+                # how many others it was read with.
+                pad = args.batch_size - len(photos)
+                low += [np.zeros_like(low[0])] * pad
+                seeds += [0] * pad
+            steps = gan.rollout(np.stack(low), is_train=False, seed=None if args.seed is None else seeds,
+                                critique=False)
+            for k, (counter, photo, paths) in enumerate(photos):
                 edits = [(int(s['action'][k]), np.asarray(s['params'][int(s['action'][k])][k])) for s in steps]
                 low_res = [low[k]] + [s['output'][k] for s in steps]
-                recipe = make_recipe(photo.path, photo.encoding, f'{args.config}/{args.model}', gan.filters,
-                                     steps, k, low_res)
+                recipe = make_recipe(photo.path, photo.encoding, f'{args.config}/{args.model}', args.seed,
+                                     gan.filters, steps, k, low_res)
                 figure = None if args.no_intermediates else vis.steps_figure(
                     low_res, [{'action': e[0], 'pdf': s['pdf'][k], 'params': e[1]} for e, s in zip(edits, steps)],
                     gan.filters)
-                paths = output_paths(args.output_dir, photo.path, args.format)
-                report = (f"[{start + k + 1}/{len(files)}] {photo.path}: "
-                          + ' > '.join(s['label'] for s in recipe['steps']) + f"  -> {paths['retouched']}")
-                jobs.submit(photo.pixels, develop_and_write, developer, photo, edits, paths, args.format,
-                            recipe, figure, report)
-    return failures
+                labels = [s['label'] for s in recipe['steps']]
+                report = f"{counter} {photo.path}: " + ' > '.join(labels) + f"  -> {paths['retouched']}"
+                cube = (lut_developer, args.lut_size, labels) if lut_developer else None
+                jobs.submit(photo.pixels, develop_and_write, developer, photo, edits, paths, args.format, report,
+                            recipe, figure, cube)
 
 
-def run_recipe(args, files):
-    import filters as filters_module
-    import util
-    try:
-        with open(args.recipe) as f:
-            recipe = json.load(f)
-        steps = recipe['steps']
-        classes = [s['class'] for s in steps]
-        edits = [(i, np.asarray(s['parameters'], np.float32)) for i, s in enumerate(steps)]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise SystemExit(f"error: cannot read recipe {args.recipe}: {e}")
-    if not edits:
-        raise SystemExit(f"error: recipe {args.recipe} has no steps")
-    cfg = util.load_config('example', [])
-    cfg.filters = classes                      # one filter object per step, in order
-    try:
-        step_filters = filters_module.build_filters(cfg)
-    except ValueError as e:
-        raise SystemExit(f"error: recipe {args.recipe}: {e}")
-    encoding = recipe.get('input_encoding', 'auto') if args.encoding == 'auto' else args.encoding
-    print(f"recipe {args.recipe}: " + ' > '.join(s.get('label', s['filter']) for s in steps))
+def run_recipe(args, recipe, files, bases, tally):
+    step_filters, edits, recipe_encoding = recipe
+    labels = [f.label(p, short=False) for f, (_, p) in zip(step_filters, edits)]
+    encoding = recipe_encoding if args.encoding == 'auto' else args.encoding
+    print(f"recipe {args.recipe} (input encoding {encoding}): " + ' > '.join(labels))
     developer = Developer(step_filters, output_bits(args.format), not args.no_intermediates)
-    failures = 0
-    with Jobs() as jobs:
-        for k, path in enumerate(files):
-            photo = read_or_skip(path, encoding)
+    cube = (Developer(step_filters, 16, False), args.lut_size, labels) if args.lut else None
+    if cube:
+        cube[0].warm_up(np.dtype(np.float32), len(edits))          # the grid's samples
+    with Jobs(tally) as jobs:
+        for counter, path, paths in todo(files, bases, args, tally):
+            photo = read_or_skip(path, encoding, counter, tally)
             if photo is None:
-                failures += 1
                 continue
             developer.warm_up(photo.dtype, len(edits))
-            paths = output_paths(args.output_dir, path, args.format)
-            jobs.submit(photo.pixels, develop_and_write, developer, photo, edits, paths, args.format, None, None,
-                        f"[{k + 1}/{len(files)}] {path} -> {paths['retouched']}")
-    return failures
+            jobs.submit(photo.pixels, develop_and_write, developer, photo, edits, paths, args.format,
+                        f"{counter} {path} -> {paths['retouched']}", cube=cube)
+
+
+def run(args, tally):
+    """Everything after parsing; raises Refused for problems found before any photo is processed."""
+    import util
+    # A bad recipe or model name is refused before anything is created.
+    recipe = load_recipe(args.recipe) if args.recipe else None
+    if not args.recipe:
+        find_model(args.config, args.model)
+    prepare_output_dir(args.output_dir)
+    util.configure_tensorflow()
+    if args.demo:
+        args.images = args.images or [prepare_demo_inputs(os.path.join(args.output_dir, 'demo_inputs'))]
+    files = gather_inputs(args.images, tally)
+    if not files and not tally.skipped:
+        raise Refused('no images given')
+    bases = output_bases(files, args.output_dir)
+    check_outputs_spare_inputs(bases, args.format)
+    if args.shard:
+        part = shard(files, *args.shard)
+        print(f"shard {args.shard[0]}/{args.shard[1]}: {len(part)} of the {len(files)} inputs (sorted by path)"
+              + (f", {part[0]} to {part[-1]}" if part else ''))
+        files = part
+    tally.total, tally.start = len(files), time.time()
+    if recipe:
+        run_recipe(args, recipe, files, bases, tally)
+    else:
+        run_model(args, files, bases, tally)
 
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    import util
-    util.configure_tensorflow()
-    if args.demo:
-        args.images = args.images or [prepare_demo_inputs(os.path.join(args.output_dir, 'demo_inputs'))]
-    files = util.list_images(args.images)
-    if not files:
-        raise SystemExit('error: no images given')
-    check_outputs_spare_inputs(files, args.output_dir, args.format)
-    os.makedirs(args.output_dir, exist_ok=True)
-    t0 = time.time()
-    failures = run_recipe(args, files) if args.recipe else run_model(args, files)
-    done = len(files) - failures
-    print(f"{done} of {len(files)} images retouched in {time.time() - t0:.1f} s; results in "
-          f"{os.path.abspath(args.output_dir)}" + (f"; {failures} failed (see above)" if failures else ''))
-    return 1 if failures else 0
+    tally = Tally()
+    try:
+        run(args, tally)
+    except Refused as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted after {tally.done} of {tally.total} photos; finished results are kept",
+              file=sys.stderr)
+        return 130
+    except PhotoError:                # the output disk is full (said above): every later photo would fail too
+        print(f"stopped: no space left for the results; {tally.done} of {tally.total} photos were finished and "
+              "are kept; free some space and run the same command with --skip-existing to do the rest",
+              file=sys.stderr)
+        return 1
+    existing = f", {tally.existing} already done" if tally.existing else ''
+    skipped = f"; {tally.skipped} skipped (see above)" if tally.skipped else ''
+    print(f"{tally.done} of {tally.total} images retouched in {time.time() - tally.start:.1f} s{existing}; "
+          f"results in {os.path.abspath(args.output_dir)}{skipped}")
+    return 1 if tally.skipped else 0
 
 
 if __name__ == '__main__':

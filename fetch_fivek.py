@@ -14,6 +14,7 @@ import hashlib
 import http.client
 import json
 import os
+import pickletools
 import re
 import shutil
 import stat
@@ -37,7 +38,8 @@ FOLDS = {'FiveK_train_first2k.txt': 2000, 'FiveK_train_second2k.txt': 2000,   # 
          'FiveK_test.txt': 1000, 'FiveK_test_AMT.txt': 100}
 PRETRAINED = ['model.ckpt-20000.index', 'model.ckpt-20000.data-00000-of-00001',
               'model.ckpt-20000.meta', 'scripts/config_example.py']
-SINTEL_FRAMES = range(11, 747)      # 0011.jpg .. 0746.jpg; 15 numbers do not exist (spec 1.2)
+SINTEL_FRAMES = range(11, 747)      # 0011.jpg .. 0746.jpg
+SINTEL_COUNT = 721                  # frames of each side: 15 numbers of the range do not exist (spec 1.2)
 SIZES = {'model.ckpt-20000.index': 9643, 'config_example.py': 6909}  # bytes, from the git tree
 SHA256 = {}                         # file name -> hex digest; none published yet
 BLOCK = 64 * 1024
@@ -122,8 +124,28 @@ def check_zip_member(info, zip_path):
                      'The archive is corrupt or was tampered with')
 
 
+def check_not_web_page(path):
+    """A server may answer for a missing file with an HTML page (status 200): none of ours is one."""
+    with open(path, 'rb') as f:
+        head = f.read(256).lstrip(b'\xef\xbb\xbf \t\r\n')
+    if head.startswith(b'<'):
+        raise FetchError(f'{path}: the server sent a web page instead of the file '
+                         f'({head[:40].decode("ascii", "replace")!r}...); the URL or mirror is wrong')
+
+
+def check_pickle(path):
+    """Walks a pickle's opcodes to its end (pickletools builds and runs nothing)."""
+    try:
+        with open(path, 'rb') as f:
+            for _ in pickletools.genops(f):
+                pass
+    except Exception as e:  # pickletools raises several types for a malformed stream
+        raise FetchError(f'{path}: not a complete pickle file ({type(e).__name__}: {e})') from None
+
+
 def verify(path, name):
     """Checks a finished download (still under its temporary name) by what `name` should be."""
+    check_not_web_page(path)
     size = os.path.getsize(path)
     if name in SIZES and size != SIZES[name]:
         raise FetchError(f'{name}: {size} bytes, expected {SIZES[name]}')
@@ -136,6 +158,8 @@ def verify(path, name):
             raise FetchError(f'{name}: sha256 {digest.hexdigest()} differs from the expected {SHA256[name]}')
     if name.endswith('.npy'):
         check_pack(path)
+    elif name.endswith('.pkl'):
+        check_pickle(path)
     elif name in FOLDS:
         check_fold(path, FOLDS[name])
     elif name.endswith('.zip'):
@@ -291,17 +315,41 @@ def fetch(targets, dest, models_dest, mirror, timeout):
             download(f'{models}example/pretrained/{name}',
                      os.path.join(models_dest, 'example', 'pretrained', *name.split('/')), timeout)
     if 'sintel' in targets:
-        for side in ('inputs', 'outputs'):
-            progress, absent = Progress(f'sintel/{side}', len(SINTEL_FRAMES), unit='frames'), 0
-            for i, n in enumerate(SINTEL_FRAMES):
-                frame = f'{n:04d}.jpg'
-                absent += not download(f'{models}sintel/{side}/{frame}',
-                                       os.path.join(dest, 'sintel', side, frame), timeout, quiet=True,
-                                       missing_ok=True)
-                progress.update(i + 1)
-            progress.close(len(SINTEL_FRAMES))
-            print(f'sintel/{side}: {len(SINTEL_FRAMES) - absent} frames ({absent} numbers absent)',
-                  file=sys.stderr)
+        incomplete = [fetch_sintel(side, models, dest, timeout) for side in ('inputs', 'outputs')]
+        if any(incomplete):
+            raise FetchError('; '.join(filter(None, incomplete)) + '. The frames downloaded are kept: run '
+                             'the same command again to fetch the rest, or use --mirror URL with a '
+                             'complete copy')
+
+
+def fetch_sintel(side, models, dest, timeout):
+    """Downloads one side's frames; returns what is missing (None when all SINTEL_COUNT are there)."""
+    progress, absent = Progress(f'sintel/{side}', len(SINTEL_FRAMES), unit='frames'), []
+    for i, n in enumerate(SINTEL_FRAMES):
+        frame = f'{n:04d}.jpg'
+        if not download(f'{models}sintel/{side}/{frame}', os.path.join(dest, 'sintel', side, frame),
+                        timeout, quiet=True, missing_ok=True):
+            absent.append(n)
+        progress.update(i + 1)
+    progress.close(len(SINTEL_FRAMES))
+    present = len(SINTEL_FRAMES) - len(absent)
+    print(f'sintel/{side}: {present} frames ({len(absent)} numbers absent)', file=sys.stderr)
+    if present >= SINTEL_COUNT:
+        return None
+    return (f'sintel/{side}: {SINTEL_COUNT - present} frames are missing: the server has {present} of the '
+            f'{SINTEL_COUNT}; absent numbers: {number_ranges(absent)} (of which only '
+            f'{len(SINTEL_FRAMES) - SINTEL_COUNT} do not exist)')
+
+
+def number_ranges(numbers):
+    """[11, 12, 13, 20] -> '0011-0013, 0020' (sorted input)."""
+    runs = []
+    for n in numbers:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ', '.join(f'{a:04d}' if a == b else f'{a:04d}-{b:04d}' for a, b in runs)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -323,8 +371,7 @@ def build_pack(folder, dest, seed=0):
         raise FetchError(f'{out} already exists; move it away or pass another --dest')
     os.makedirs(out_dir, exist_ok=True)
     rng = np.random.default_rng(seed)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix='.tmp-', suffix='.npy')
-    os.close(fd)
+    tmp = util.temporary_path(out_dir, '.npy')   # created by open_memmap: the usual permissions
     try:
         # Written crop by crop through a memory map: 5000 photos make a 1.5 GB pack.
         pack = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.float32,

@@ -11,9 +11,10 @@ import os
 import re
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from agent import STOPPED, Actor, act
+from agent import STOPPED, Actor, act, split_seed, uniform
 from critic import Critic
 from filters import build_filters
 
@@ -40,11 +41,23 @@ def adam(cfg, variables, build=True):
     return optimizer
 
 
-def reward(cfg, d_new, d_old, penalty, stopped):
-    """Spec 5.3: 0.05 (D(s') - D(s)) on every step (all_reward = 1), minus the penalties."""
+def reward(cfg, score_new, score_old, penalty, stopped):
+    """Spec 5.3: 0.05 (D(s') - D(s)) on every step (all_reward = 1), minus the penalties.
+
+    With the paired reward the scores are PSNRs against the step's own target (paired_score) and
+    the multiplier is paired_reward_per_db; everything else is the same.
+    """
     weight = cfg.all_reward + (1.0 - cfg.all_reward) * stopped
-    r = weight * cfg.critic_logit_multiplier * (d_new - d_old)
+    multiplier = cfg.paired_reward_per_db if cfg.reward == 'paired' else cfg.critic_logit_multiplier
+    r = weight * multiplier * (score_new - score_old)
     return r - penalty if cfg.use_penalty else r
+
+
+def paired_score(cfg, images, targets):
+    """PSNR (dB) of images against their targets, per sample, on values clipped to [0, 1] as they
+    are written (values above 1 are the over-exposure penalty's business)."""
+    error = tf.reduce_mean(tf.square(tf.clip_by_value(images, 0.0, 1.0) - targets), axis=[1, 2, 3])
+    return -10.0 / tf.math.log(10.0) * tf.math.log(error + cfg.paired_mse_floor)
 
 
 IMAGES = tf.TensorSpec([None, None, None, 3], tf.float32)
@@ -84,42 +97,52 @@ class GAN:
             ema_biased=self.ema_biased, ema_steps=self.ema_steps, iteration=self.iteration, rng=self.rng)
         states = tf.TensorSpec([None, cfg.num_state_dim], tf.float32)
         self._generator_step = tf.function(self._generator_update, input_signature=[
-            IMAGES, states, tf.TensorSpec([None, None], tf.float32), SCALAR, SCALAR, SCALAR])
+            IMAGES, states, tf.TensorSpec([None, None], tf.float32), SCALAR, SCALAR, SCALAR, IMAGES])
         self._critic_steps = tf.function(self._critic_updates, input_signature=[
             tf.TensorSpec([None, None, None, None, 3], tf.float32),
             tf.TensorSpec([None, None, None, None, 3], tf.float32), SCALAR])
         # Inference functions have no Python control flow on tensors, so they skip AutoGraph's source
         # conversion: that cuts the agent step's first trace from 1.5 s to 0.45 s (evaluate.py's start-up).
-        step_signature = [IMAGES, states, tf.TensorSpec([2], tf.int64), tf.TensorSpec([], tf.bool), SCALAR]
         inference = functools.partial(tf.function, autograph=False)
-        self._step = inference(functools.partial(self._eval_step, critique=True), input_signature=step_signature)
-        self._act = inference(functools.partial(self._eval_step, critique=False), input_signature=step_signature)
+        step, act_only = (functools.partial(self._eval_step, critique=c) for c in (True, False))
+        step_signature = [IMAGES, states, tf.TensorSpec([2], tf.int64), tf.TensorSpec([], tf.bool), SCALAR]
+        self._step = inference(step, input_signature=step_signature)
+        self._act = inference(act_only, input_signature=step_signature)
+        # The same with one seed per image (N, 2), rollout's per-image seeds; traced only when first used.
+        per_image = step_signature[:2] + [tf.TensorSpec([None, 2], tf.int64)] + step_signature[3:]
+        self._step_per_image = inference(step, input_signature=per_image)
+        self._act_per_image = inference(act_only, input_signature=per_image)
         self._score = inference(self.discriminator.__call__, input_signature=[IMAGES])
         self._image_gradient = inference(self._d_gradient, input_signature=[IMAGES])
 
     # ------------------------------------------------------------------------------------------
     # Training
 
-    def generator_step(self, images, states, noise, lr_g, lr_v, progress):
+    def generator_step(self, images, states, noise, lr_g, lr_v, progress, targets=None):
         """One actor + value update (spec 5.1-5.4) on a replay batch; noise (B, z_dim), only z[:, 0] is used.
+        targets (B, H, W, 3): each record's own target, for the paired reward (else unused).
 
         Returns tensors: g_loss, v_loss, reward (mean), fake_output (B, H, W, 3), new_states (B, 11),
-        action (B,), entropy, penalty, value (mean V_old) and d_fake (mean D(s')).
+        action (B,), entropy, penalty, value (mean V_old) and score (mean D(s'), or with the paired
+        reward the mean PSNR of s' against its target).
         """
         f = lambda x: tf.cast(x, tf.float32)
-        return self._generator_step(f(images), f(states), f(noise), f(lr_g), f(lr_v), f(progress))
+        return self._generator_step(f(images), f(states), f(noise), f(lr_g), f(lr_v), f(progress),
+                                    f(images if targets is None else targets))
 
-    def _generator_update(self, images, states, noise, lr_g, lr_v, progress):
+    def _generator_update(self, images, states, noise, lr_g, lr_v, progress, targets):
         cfg = self.cfg
         seed = self.rng.make_seeds(1)[:, 0]
-        d_old = self.discriminator(images)     # D(s) is a constant of the reward: no tape needed
+        paired = cfg.reward == 'paired'
+        # The score of s is a constant of the reward: no tape needed.
+        score_old = paired_score(cfg, images, targets) if paired else self.discriminator(images)
         # One forward pass feeds both updates: same dropout masks, same sampled actions (spec 5.6).
         with tf.GradientTape(persistent=True) as tape:
             step = act(self.agent, self.filters, cfg, images, states, noise[:, 0], seed, True, progress)
             fake, new_states = step['output'], step['new_states']
             stopped = new_states[:, STOPPED]
-            d_new = self.discriminator(fake)
-            r = reward(cfg, d_new, d_old, step['penalty'], stopped)
+            score_new = paired_score(cfg, fake, targets) if paired else self.discriminator(fake)
+            r = reward(cfg, score_new, score_old, step['penalty'], stopped)
             v_old = self.value(images, states)
             # TD target. Gradient flows through V(s', state') into the chosen filter (deterministic policy
             # gradient). The original's zeroing of V for steps > 7 never fires: episodes end at step 5.
@@ -136,7 +159,7 @@ class GAN:
         return dict(g_loss=g_loss, v_loss=v_loss, reward=tf.reduce_mean(r), fake_output=fake,
                     new_states=new_states, action=step['action'], entropy=tf.reduce_mean(step['entropy']),
                     penalty=tf.reduce_mean(step['penalty']), value=tf.reduce_mean(v_old),
-                    d_fake=tf.reduce_mean(d_new))
+                    **{'psnr' if paired else 'd_fake': tf.reduce_mean(score_new)})
 
     def critic_steps(self, fake, real, lr_c):
         """k critic updates on fake, real of shape (k, B, H, W, 3), fused in one graph (spec 5.4-5.6).
@@ -185,7 +208,9 @@ class GAN:
         """Runs an episode on images (N, 64, 64, 3) from the zero state; dropout is on.
 
         is_train False takes the argmax filter (evaluation), True samples it. seed (int) makes the
-        dropout masks and samples repeatable; None draws them from the model's generator.
+        dropout masks and samples repeatable; None draws them from the model's generator. seed may also be
+        one int per image: each image's masks and samples then come from its own seed alone, so an image
+        gets the same edit whatever else is in its batch.
         Returns one dict of numpy arrays per step: input, output, states (after), action (N,), pdf (N, 8),
         params (list of 8 arrays (N, n_j) in user units), score (D(output)), value (V(output, states))
         and reward (with penalties at `progress`); critique=False leaves out these three (evaluation does
@@ -194,9 +219,16 @@ class GAN:
         x = tf.cast(images, tf.float32)
         states = tf.zeros([x.shape[0], self.cfg.num_state_dim])
         trace = []
+        per_image = np.ndim(seed) == 1
         for i in range(self.cfg.test_steps if steps is None else steps):
-            step_seed = (self.rng.make_seeds(1)[:, 0] if seed is None else tf.constant([seed, i], tf.int64))
-            step_fn = self._step if critique else self._act
+            if seed is None:
+                step_seed = self.rng.make_seeds(1)[:, 0]
+            else:       # [seed, step], or per image [seed_k, step]
+                step_seed = tf.constant(np.stack(np.broadcast_arrays(seed, i), axis=-1), tf.int64)
+            if per_image:
+                step_fn = self._step_per_image if critique else self._act_per_image
+            else:
+                step_fn = self._step if critique else self._act
             out = step_fn(x, states, step_seed, tf.constant(bool(is_train)), tf.constant(progress, tf.float32))
             trace.append(dict(input=x.numpy(), output=out['output'].numpy(), states=out['new_states'].numpy(),
                               action=out['action'].numpy(), pdf=out['pi'].numpy(),
@@ -208,8 +240,8 @@ class GAN:
         return trace
 
     def _eval_step(self, images, states, seed, sample, progress, critique):
-        seeds = tf.random.experimental.stateless_split(seed, 2)
-        u = tf.random.stateless_uniform([tf.shape(images)[0]], seeds[1])
+        seeds = split_seed(seed)
+        u = uniform(tf.shape(images)[0], seeds[1])
         step = act(self.agent, self.filters, self.cfg, images, states, u, seeds[0], sample, progress)
         step['params'] = [f.parameters(r) for f, r in zip(self.filters, step['raw'])]
         if not critique:

@@ -16,13 +16,15 @@ CRITIC_PASSES = 640               # the original gives up after this many passes
 
 class ReplayMemory:
 
-    def __init__(self, cfg, input_provider, seed=None):
+    def __init__(self, cfg, input_provider, seed=None, channels=3):
+        """channels: of the provider's patches; 6 for the paired reward, whose records carry their
+        target as channels 3-5 (the pool treats a record as one array either way)."""
         self.cfg = cfg
         self.provider = input_provider
         self.size = cfg.replay_memory_size
         self.batch_size = cfg.batch_size
         self.rng = np.random.default_rng(getattr(cfg, 'seed', None) if seed is None else seed)
-        self.images = np.zeros((0, cfg.source_img_size, cfg.source_img_size, 3), np.float32)
+        self.images = np.zeros((0, cfg.source_img_size, cfg.source_img_size, channels), np.float32)
         self.states = np.zeros((0, cfg.num_state_dim), np.float32)
         self.fill_pool()
 

@@ -7,12 +7,14 @@ Two kinds of score:
   and saturation between the two folders, each and averaged, in %. It needs no pairing, like the
   unpaired training itself;
 - where an output and a target share a name, the mean PSNR, SSIM and CIEDE2000 colour difference
-  (scikit-image's implementations) over those pairs.
+  (scikit-image's implementations) over those pairs. SSIM needs 7x7 pixels: a smaller pair has none
+  (a note says so), and the SSIM mean is over the other pairs.
 
-Pairing: a file's name up to its first '.' is its key, so the output `0612.jpg.retouched.png` (or
-`0612.retouched.png`, `0612.png`) pairs with the target `0612.jpg`. When the output folder holds
-evaluate.py's files (`X.retouched.png` beside intermediates, previews and step figures), only the
-`*.retouched.png` files are scored.
+Pairing: a file's name without its image extensions and evaluate.py's `.retouched` is its key, so the
+output `0612.jpg.retouched.png` (or `0612.retouched.png`, `0612.png`) pairs with the target
+`0612.jpg`, and `frame.0001.jpg.retouched.png` with `frame.0001.jpg`. When the output folder holds
+evaluate.py's files (`X.retouched.png` or `.tif` beside intermediates, previews and step figures),
+only the retouched files are scored.
 
 Images are read as stored (util.read_image: no linearization; 8-bit is /255 as in the original).
 The final line printed is one JSON object. JSON has no infinity, so an infinite PSNR (every pair
@@ -38,7 +40,8 @@ PATCHES_PER_CROP = 4
 PATCH_SIZE = 64
 HIST_BINS = 32
 STATISTICS = ('luminance', 'contrast', 'saturation')
-RETOUCHED_SUFFIX = '.retouched.png'
+RETOUCHED_SUFFIXES = ('.retouched.png', '.retouched.tif')   # evaluate.py's results (--format)
+SSIM_WINDOW = 7      # scikit-image's SSIM window: images smaller than this on a side have no SSIM
 
 
 # ----------------------------------------------------------------------------------------------
@@ -92,35 +95,46 @@ def histogram_intersection(output_images, target_images, seed=0):
 # Paired metrics
 
 def pair_metrics(output, target):
-    """(PSNR dB, SSIM, mean CIEDE2000) of one output against its same-sized target."""
+    """(PSNR dB, SSIM, mean CIEDE2000) of one output against its same-sized target; SSIM is None for
+    images under SSIM_WINDOW pixels on a side (scikit-image refuses them)."""
     output = np.clip(output, 0.0, 1.0).astype(np.float32)
     target = np.clip(target, 0.0, 1.0).astype(np.float32)
     with np.errstate(divide='ignore'):   # identical images: PSNR is +inf, not a warning
         psnr = peak_signal_noise_ratio(target, output, data_range=1.0)
-    ssim = structural_similarity(target, output, channel_axis=-1, data_range=1.0)
+    ssim = (float(structural_similarity(target, output, channel_axis=-1, data_range=1.0))
+            if min(target.shape[:2]) >= SSIM_WINDOW else None)
     # rgb2lab reads the values as sRGB: right for display-encoded outputs and targets.
     delta_e = deltaE_ciede2000(rgb2lab(target), rgb2lab(output)).mean()
-    return float(psnr), float(ssim), float(delta_e)
+    return float(psnr), ssim, float(delta_e)
 
 
 def paired_metrics(pairs):
     """Mean PSNR, SSIM and CIEDE2000 over an iterable of (output, target) images of equal size.
 
-    One identical pair makes the mean PSNR infinite. With no pairs the metrics are None.
+    One identical pair makes the mean PSNR infinite. With no pairs the metrics are None. SSIM is the
+    mean over the ssim_count pairs large enough to have one (None if none is).
     """
     rows = [pair_metrics(output, target) for output, target in pairs]
+    ssims = [row[1] for row in rows if row[1] is not None]
     if not rows:
-        return dict(psnr=None, ssim=None, ciede2000=None, count=0)
-    psnr, ssim, delta_e = (float(np.mean(column)) for column in zip(*rows))
-    return dict(psnr=psnr, ssim=ssim, ciede2000=delta_e, count=len(rows))
+        return dict(psnr=None, ssim=None, ciede2000=None, count=0, ssim_count=0)
+    return dict(psnr=float(np.mean([row[0] for row in rows])),
+                ssim=float(np.mean(ssims)) if ssims else None,
+                ciede2000=float(np.mean([row[2] for row in rows])), count=len(rows), ssim_count=len(ssims))
 
 
 # ----------------------------------------------------------------------------------------------
 # Folders and pairing
 
 def name_key(path):
-    """'dir/0612.jpg.retouched.png' -> '0612': the name up to the first '.'."""
-    return os.path.basename(os.fspath(path)).split('.')[0]
+    """'dir/0612.jpg.retouched.png' -> '0612', 'frame.0001.jpg' -> 'frame.0001': the name without
+    its image extensions and evaluate.py's '.retouched' (other dots are part of the name)."""
+    name = os.path.basename(os.fspath(path))
+    while True:
+        stem, ext = os.path.splitext(name)
+        if not stem or ext.lower() not in util.IMAGE_EXTENSIONS + ('.retouched',):
+            return name
+        name = stem
 
 
 def read_name_list(path):
@@ -151,8 +165,8 @@ def list_folder(folder, role, keys=None):
 
 
 def select_outputs(paths):
-    """evaluate.py writes several images per input; only its final `*.retouched.png` are results."""
-    retouched = [p for p in paths if p.endswith(RETOUCHED_SUFFIX)]
+    """evaluate.py writes several images per input; only its final `*.retouched.png/.tif` are results."""
+    retouched = [p for p in paths if p.endswith(RETOUCHED_SUFFIXES)]
     return retouched or paths
 
 
@@ -204,6 +218,10 @@ class _Reader:
                          f"{target.shape[1]}x{target.shape[0]}: output resized (INTER_AREA) for the "
                          "paired metrics")
                 output = cv2.resize(output, (target.shape[1], target.shape[0]), interpolation=cv2.INTER_AREA)
+            if min(target.shape[:2]) < SSIM_WINDOW:
+                self.log(f"note: {target_path} is {target.shape[1]}x{target.shape[0]}, smaller than SSIM's "
+                         f"{SSIM_WINDOW}x{SSIM_WINDOW} window: no SSIM for this pair (PSNR and CIEDE2000 "
+                         "are scored)")
             yield output, target
 
 
@@ -217,7 +235,7 @@ def score_folders(output_dir, target_dir, seed=0, keys=None, log=None):
     listed = list_folder(output_dir, 'output', keys)
     outputs = select_outputs(listed)
     if len(outputs) < len(listed):
-        log(f"note: scoring only the {len(outputs)} *{RETOUCHED_SUFFIX} files of {output_dir} "
+        log(f"note: scoring only the {len(outputs)} *.retouched files of {output_dir} "
             f"(evaluate.py's results), not its {len(listed) - len(outputs)} other images")
     targets = list_folder(target_dir, 'target', keys)
     pairs, unpaired_outputs, unpaired_targets = pair_by_name(outputs, targets)
@@ -272,7 +290,9 @@ def format_table(result):
         f"  {hist['average']:7.2f}",
         '',
         f"paired ({paired['count']}):  PSNR {format_number(paired['psnr'])} dB  "
-        f"SSIM {format_number(paired['ssim'], 4)}  CIEDE2000 {format_number(paired['ciede2000'])}",
+        f"SSIM {format_number(paired['ssim'], 4)}"
+        + (f" (of {paired['ssim_count']})" if paired['ssim_count'] != paired['count'] else '')
+        + f"  CIEDE2000 {format_number(paired['ciede2000'])}",
     ])
 
 

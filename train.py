@@ -56,6 +56,7 @@ def load_or_create_config(args, overrides, model_dir):
     cfg = util.load_config(args.config, overrides)       # validates the name and the overrides
     if os.path.exists(snapshot):
         cfg = util.apply_overrides(util.load_snapshot(snapshot, args.config), overrides)
+    check_counts(cfg)
     os.makedirs(model_dir, exist_ok=True)
     tmp = snapshot + '.tmp'
     with open(tmp, 'w') as f:
@@ -66,18 +67,84 @@ def load_or_create_config(args, overrides, model_dir):
     return cfg
 
 
+# The least value of each count a run can train with (0 iterations still runs iteration 0).
+MINIMUMS = {'max_iter_step': 0, 'batch_size': 1, 'replay_memory_size': 1, 'giters': 1, 'citers': 1,
+            'citers_initial': 1, 'warmup_giters': 1, 'critic_initialization': 0,
+            'citers_initial_interval': 1, 'checkpoint_interval': 1, 'write_image_interval': 1,
+            'summary_freq': 1, 'test_steps': 1, 'num_samples': 1, 'median_filter_size': 1}
+
+
+def check_counts(cfg):
+    """Refuses counts no run can use (e.g. --max_iter_step=-5) before anything is written, so a
+    mistyped value never lands in config.json for the next command to inherit."""
+    for key, minimum in MINIMUMS.items():
+        value = getattr(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise SystemExit(f"error: {key}={value!r}: it must be a whole number of at least {minimum}; "
+                             f"pass --{key}=N")
+    if cfg.replay_memory_size < cfg.batch_size:
+        raise SystemExit(f"error: replay_memory_size={cfg.replay_memory_size} is smaller than batch_size="
+                         f"{cfg.batch_size}: the pool must hold a whole batch; raise --replay_memory_size "
+                         "or lower --batch_size")
+
+
+# Files a start writes before it knows the data loads, and TensorFlow's list of checkpoints.
+START_FILES = ('config.json', 'commands.txt')
+CHECKPOINT_LIST = 'checkpoint'
+
+
+def read_start_files(model_dir):
+    """{name: bytes, or None if absent} of START_FILES and CHECKPOINT_LIST."""
+    contents = dict.fromkeys(START_FILES + (CHECKPOINT_LIST,))
+    for name in contents:
+        path = os.path.join(model_dir, name)
+        if os.path.exists(path):
+            with open(path, 'rb') as f:
+                contents[name] = f.read()
+    return contents
+
+
+def undo_failed_start(model_dir, existed, before):
+    """After a run that stopped with an error without saving a checkpoint (e.g. an empty input folder),
+    the next command must not inherit its overrides: a model folder it created is removed, an
+    existing one gets its config.json and commands.txt back. A run that saved keeps everything."""
+    import shutil
+    if read_start_files(model_dir)[CHECKPOINT_LIST] != before[CHECKPOINT_LIST]:
+        return
+    if not existed:
+        shutil.rmtree(model_dir, ignore_errors=True)
+        return
+    for name in START_FILES:
+        path = os.path.join(model_dir, name)
+        if before[name] is not None:
+            with open(path, 'wb') as f:
+                f.write(before[name])
+        elif os.path.exists(path):
+            os.remove(path)
+
+
 def stop_gracefully(signum, frame):
     raise KeyboardInterrupt
 
 
 def main(argv=None):
     args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
-    # Ctrl-C and `kill` both save a checkpoint first (a background `&` job ignores SIGINT otherwise).
     model_dir = os.path.join('models', args.config, args.model_name)
     if args.export:
         return export(model_dir, args.export)
+    existed, before = os.path.isdir(model_dir), read_start_files(model_dir)
     cfg = load_or_create_config(args, overrides, model_dir)
+    try:
+        return train_with_log(cfg, model_dir)
+    except BaseException:
+        undo_failed_start(model_dir, existed, before)
+        raise
+
+
+def train_with_log(cfg, model_dir):
+    """train() with its output copied to log.txt."""
     log = open(os.path.join(model_dir, 'log.txt'), 'a')
+    # Ctrl-C and `kill` both save a checkpoint first (a background `&` job ignores SIGINT otherwise).
     handlers = {s: signal.signal(s, stop_gracefully) for s in (signal.SIGINT, signal.SIGTERM)}
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = Tee(stdout, log), Tee(stderr, log)
@@ -105,6 +172,13 @@ def export(model_dir, out_dir):
         raise SystemExit(f"error: {model_dir} holds no checkpoint to export")
     gan.save_actor(os.path.join(out_dir, 'actor'))
     shutil.copyfile(snapshot, os.path.join(out_dir, 'config.json'))
+    # The training inputs' statistics, so evaluate.py can warn about photos far outside them.
+    domain = os.path.join(model_dir, 'input_domain.json')
+    if os.path.exists(domain):
+        shutil.copyfile(domain, os.path.join(out_dir, 'input_domain.json'))
+    else:
+        print(f"warning: {model_dir} has no input_domain.json (trained before it was recorded); "
+              "evaluate.py will not warn about photos outside the training inputs", file=sys.stderr)
     print(f"exported the actor of {model_dir} at iteration {step} to {out_dir}")
     return 0
 
@@ -121,12 +195,21 @@ def train(cfg, model_dir):
     if cfg.seed is not None:
         tf.keras.utils.set_random_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
+    # The paired reward needs no critic: each input carries its own target (channels 3-5 of every
+    # record, in the data and in the replay memory); the critic reward draws targets on their own.
+    paired = cfg.reward == 'paired'
     try:
-        inputs = data.make_provider(cfg, 'input', 'train', seed=cfg.seed)
-        targets = data.make_provider(cfg, 'target', 'train', seed=None if cfg.seed is None else cfg.seed + 1)
+        if paired:
+            inputs, targets = data.make_pair_provider(cfg, 'train', seed=cfg.seed), None
+        else:
+            inputs = data.make_provider(cfg, 'input', 'train', seed=cfg.seed)
+            targets = data.make_provider(cfg, 'target', 'train', seed=None if cfg.seed is None else cfg.seed + 1)
+        domain = data.input_domain(cfg, inputs)
     except data.DataError as e:
         raise SystemExit(f"error: {e}")
-    print(f"inputs:  {inputs.description}\ntargets: {targets.description}")
+    print(f"inputs:  {inputs.description}")
+    print(f"targets: {targets.description if targets else 'each input has its own (paired reward)'}")
+    print(f"precision: {util.precision_description(cfg.mixed_precision)}")
 
     gan = net.GAN(cfg)
     manager = gan.make_manager(model_dir)
@@ -135,13 +218,15 @@ def train(cfg, model_dir):
     if start > cfg.max_iter_step:
         print(f"already trained to max_iter_step={cfg.max_iter_step}; raise it with --max_iter_step=N")
         return 0
+    util.write_json(os.path.join(model_dir, 'input_domain.json'), domain)
     writer = tf.summary.create_file_writer(model_dir)
-    memory = ReplayMemory(cfg, inputs, seed=cfg.seed)
-    vis_inputs, _ = memory.get_feed_batch(cfg.num_samples)   # fixed visualization batch (spec 6.2)
+    memory = ReplayMemory(cfg, inputs, seed=cfg.seed, channels=6 if paired else 3)
+    vis_records, _ = memory.get_feed_batch(cfg.num_samples)   # fixed visualization batch (spec 6.2)
+    vis_inputs = vis_records[..., :3]
     pool_file = os.path.join(model_dir, 'replay_memory.npz')
     # A resumed run continues with the saved pool; without one it needs the warm-up rollouts again.
     warm_up = start == 0 or not memory.load(pool_file)
-    vis_targets = targets.next_batch(cfg.num_samples)
+    vis_targets = vis_records[..., 3:] if paired else targets.next_batch(cfg.num_samples)
     image_dir = os.path.join(model_dir, 'images')
     B, T = cfg.batch_size, cfg.max_iter_step
     recent = collections.defaultdict(lambda: collections.deque(maxlen=cfg.median_filter_size))
@@ -167,14 +252,18 @@ def train(cfg, model_dir):
             c_updates = cfg.citers_initial if special else cfg.citers
 
             for _ in range(g_updates):
-                images, states = memory.get_next_fake_batch()
+                records, states = memory.get_next_fake_batch()
+                images, own_targets = records[..., :3], records[..., 3:]   # no channels: unpaired
                 noise = rng.random((B, cfg.z_dim), dtype=np.float32)
-                g = gan.generator_step(images, states, noise, lr_g, lr_v, progress)
-                memory.replace_memory(g['fake_output'], g['new_states'])
+                g = gan.generator_step(images, states, noise, lr_g, lr_v, progress,
+                                       own_targets if paired else None)
+                memory.replace_memory(np.concatenate([g['fake_output'], own_targets], axis=-1),
+                                      g['new_states'])
 
             # The critic sees finished edits from the pool against target photos, in fused chunks
             # of cfg.citers updates (one compiled function for every chunk).
-            for _ in range(max(1, c_updates // cfg.citers)):
+            c = {}
+            for _ in range(0 if paired else max(1, c_updates // cfg.citers)):
                 fake = np.stack([memory.get_critic_batch() for _ in range(cfg.citers)])
                 real = np.stack([targets.next_batch(B) for _ in range(cfg.citers)])
                 c = gan.critic_steps(fake, real, lr_c)
@@ -205,11 +294,12 @@ def train(cfg, model_dir):
                 elapsed = time.time() - t_start
                 rate = done / elapsed
                 eta = (T - it) / rate if rate else 0
-                med = {k: np.median(recent[k]) for k in ('g_loss', 'v_loss', 'emd') if recent[k]}
+                med = {k: np.median(recent[k]) for k in ('g_loss', 'v_loss', 'emd', 'psnr') if recent[k]}
+                quality = (f"PSNR {med.get('psnr', 0):.2f} dB" if paired else
+                           f"EMD {med.get('emd', 0):+.4f}  cgn {stats.get('grad_norm', 0):.3f}")
                 print(f"it {it:6d}/{T}  {1000 * (time.time() - t_iter):6.0f} ms  {rate:5.2f} it/s  "
                       f"ETA {eta / 60:6.1f} min  g_loss {med.get('g_loss', 0):+.4f}  "
-                      f"v_loss {med.get('v_loss', 0):.4f}  EMD {med.get('emd', 0):+.4f}  "
-                      f"cgn {stats.get('grad_norm', 0):.3f}", flush=True)
+                      f"v_loss {med.get('v_loss', 0):.4f}  {quality}", flush=True)
             if it % 100 == 0:
                 print(f"   {elapsed / 60:.1f} min elapsed; {memory.debug()}", flush=True)
     except KeyboardInterrupt:
@@ -230,7 +320,7 @@ def train(cfg, model_dir):
 def training_figure(gan, memory, vis_inputs, vis_targets, inputs, cfg, vis):
     """Spec 9.1: operating sequences of 8 fresh inputs, replay buffer, results and targets."""
     ema = float(gan.ema_score)
-    fresh = inputs.next_batch(8)
+    fresh = inputs.next_batch(8)[..., :3]   # without the paired reward's target channels
     steps = gan.rollout(fresh, is_train=cfg.test_random_walk)
     names = [f.short_name for f in gan.filters]
     sequences = []
@@ -252,7 +342,7 @@ def training_figure(gan, memory, vis_inputs, vis_targets, inputs, cfg, vis):
             seq.append({'image': images[c][k], 'gradient': np.asarray(grads[c][k]), 'panel': panel,
                         'text': text, 'score': float(scores[c][k]) - ema})
         sequences.append(seq)
-    pool = memory.images[:64]
+    pool = memory.images[:64, ..., :3]
     pool_scores = np.asarray(gan.score(pool)) - ema
     replay = [vis.scored_tile(pool[k], pool_scores[k], memory.states[k]) for k in range(len(pool))]
     results_steps = gan.rollout(vis_inputs, is_train=False)

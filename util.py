@@ -4,13 +4,16 @@ Imports nothing of the project. Image arrays are float32 (H, W, 3) RGB; values a
 read, and may exceed 1 after filters.
 """
 import ast
+import errno
 import glob
 import importlib
 import json
 import os
+import secrets
+import struct
 import sys
-import tempfile
 import types
+import zlib
 
 import cv2
 import numpy as np
@@ -128,21 +131,187 @@ def to_float(samples):
     return samples
 
 
+# What a file's first bytes say it is, whatever its name: a PNG named .jpg is still read.
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+PNG_END = b'\x00\x00\x00\x00IEND\xaeB`\x82'
+TIFF_SIGNATURES = (b'II*\x00', b'MM\x00*', b'II+\x00', b'MM\x00+')   # classic and BigTIFF
+EXIF_PREFIX = b'Exif\x00\x00'      # how JPEG's APP1 segment (and read_metadata) starts an EXIF block
+ORIENTATION_TAG = 0x0112           # EXIF/TIFF Orientation
+MAX_ICC_BYTES = 1 << 24            # real colour profiles are kilobytes to a few megabytes
+# JPEG markers: frame headers (they hold the size), and those without a length field.
+JPEG_FRAME_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+JPEG_STANDALONE_MARKERS = {0x01, *range(0xD0, 0xD8)}
+
+
+def _file_kind(path):
+    """'png', 'jpeg', 'tiff' or None, from the file's first bytes."""
+    head = _read_bytes(path, 8)
+    if head.startswith(PNG_SIGNATURE):
+        return 'png'
+    if head.startswith(b'\xff\xd8\xff'):
+        return 'jpeg'
+    return 'tiff' if head[:4] in TIFF_SIGNATURES else None
+
+
+def _read_bytes(path, count=-1):
+    try:
+        with open(path, 'rb') as f:
+            return f.read(count)
+    except OSError as e:
+        raise ImageError(f"{path}: cannot read the file ({e.strerror})") from None
+
+
+def _damaged(path, kind, detail):
+    return ImageError(f"{path}: truncated or corrupt {kind} file ({detail}); re-export or re-copy it")
+
+
+def _check_size(path, width, height):
+    """Refuses absurd sizes before decoding allocates them (a header may also simply lie)."""
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{path}: image too large ({width}x{height}); downscale it first")
+
+
+def _jpeg_layout(data, path):
+    """Reads a JPEG's headers and checks that an end-of-image marker follows its first scan: libjpeg
+    decodes a cut-off file with grey for the missing part and only prints a warning. (A search from
+    the start could find the end of the EXIF thumbnail, itself a complete JPEG.)
+
+    -> {'size': (width, height), 'exif': the APP1 EXIF block or None, 'icc': profile or None}.
+    """
+    size, exif, icc, end = None, None, {}, 0
+    for marker, body, end in _jpeg_segments(data, path):
+        if marker in JPEG_FRAME_MARKERS and len(body) >= 5:
+            height, width = struct.unpack_from('>HH', body, 1)
+            size = (width, height)
+        elif marker == 0xE1 and body.startswith(EXIF_PREFIX) and exif is None:
+            exif = body
+        elif marker == 0xE2 and body.startswith(b'ICC_PROFILE\x00') and len(body) > 14:
+            icc[body[12]] = body[14:]       # a profile may be split over numbered segments
+    if size is None:
+        raise _damaged(path, 'JPEG', 'no frame header before the image data')
+    if data.find(b'\xff\xd9', end) < 0:
+        raise _damaged(path, 'JPEG', 'the image data stops before its end marker')
+    return {'size': size, 'exif': exif, 'icc': b''.join(icc[k] for k in sorted(icc)) or None}
+
+
+def _jpeg_segments(data, path):
+    """(marker, body, offset after it) of each segment from the start to the first scan's header."""
+    pos = 2
+    while True:
+        if pos + 4 > len(data):
+            raise _damaged(path, 'JPEG', 'it ends inside its header')
+        if data[pos] != 0xFF:
+            raise _damaged(path, 'JPEG', f'no segment marker at byte {pos}')
+        marker = data[pos + 1]
+        if marker == 0xFF or marker in JPEG_STANDALONE_MARKERS:   # fill byte, or no length field
+            pos += 1 if marker == 0xFF else 2
+            continue
+        if marker == 0xD9:
+            raise _damaged(path, 'JPEG', 'it ends before any image data')
+        end = pos + 2 + int.from_bytes(data[pos + 2:pos + 4], 'big')
+        if end > len(data):
+            raise _damaged(path, 'JPEG', 'it ends inside its header')
+        yield marker, data[pos + 4:end], end
+        if marker == 0xDA:      # start of scan: the image data follows
+            return
+        pos = end
+
+
+def _png_layout(data, path):
+    """Walks a PNG's chunks to its end chunk (IEND), which a copy cut short lacks.
+
+    -> {'size': (width, height), 'exif': the eXIf block (as an EXIF block) or None, 'icc': the
+    iCCP profile or None}.
+    """
+    size = exif = icc = None
+    pos = len(PNG_SIGNATURE)
+    while True:
+        if pos + 12 > len(data):
+            raise _damaged(path, 'PNG', 'it ends before its end chunk (IEND)')
+        length, kind = struct.unpack_from('>I4s', data, pos)
+        start, pos = pos + 8, pos + 12 + length
+        if kind == b'IHDR' and length >= 8:
+            size = struct.unpack_from('>II', data, start)
+        elif kind == b'eXIf':
+            exif = EXIF_PREFIX + data[start:start + length]
+        elif kind == b'iCCP':
+            icc = _inflate_icc(data[start:start + length])
+        elif kind == b'IEND':
+            break
+    if data[pos - 12:pos] != PNG_END:    # the end chunk is always these bytes (its CRC included)
+        raise _damaged(path, 'PNG', 'its end chunk (IEND) is cut off or damaged')
+    if size is None:
+        raise _damaged(path, 'PNG', 'no header chunk (IHDR)')
+    return {'size': size, 'exif': exif, 'icc': icc}
+
+
+def _inflate_icc(body):
+    """An iCCP chunk (name, 0, method 0, zlib data) -> the profile, or None if it does not inflate
+    to at most MAX_ICC_BYTES (a few kilobytes could otherwise inflate to gigabytes)."""
+    inflater = zlib.decompressobj()
+    try:
+        profile = inflater.decompress(body.partition(b'\x00')[2][1:], MAX_ICC_BYTES)
+    except zlib.error:
+        return None
+    return None if inflater.unconsumed_tail else profile
+
+
+def _read_png_jpeg(path, kind):
+    """PNG or JPEG through OpenCV, unchanged (16-bit PNG keeps its bits), once the file is known to
+    be complete and of a sane size. -> (samples in RGB order, EXIF orientation)."""
+    data = _read_bytes(path)
+    layout = (_png_layout if kind == 'png' else _jpeg_layout)(data, path)
+    _check_size(path, *layout['size'])
+    try:
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as e:
+        raise _damaged(path, kind.upper(), f'OpenCV: {e.err}') from None
+    if arr is None:
+        raise _damaged(path, kind.upper(), 'OpenCV cannot decode it')
+    if arr.ndim == 3 and arr.shape[2] >= 3:   # OpenCV gives BGR(A); RGB comes out contiguous
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB if arr.shape[2] == 3 else cv2.COLOR_BGRA2RGB)
+    return arr, _exif_orientation(layout['exif'])
+
+
+def _exif_orientation(exif):
+    """The Orientation (1-8) of an EXIF block; 1 when absent, unreadable or invalid, as viewers do."""
+    if not exif:
+        return 1
+    from PIL import Image
+    block = Image.Exif()
+    try:
+        block.load(exif)
+        value = block.get(ORIENTATION_TAG, 1)
+    except Exception:  # Pillow raises many types for malformed EXIF; viewers then ignore it too
+        return 1
+    return int(value) if value in range(1, 9) else 1
+
+
+def _orient(arr, orientation):
+    """Stored pixels -> the picture a viewer shows for an EXIF/TIFF Orientation: 5-8 are 1-4 after
+    swapping rows and columns; 2 and 6 reverse the columns, 3 and 7 both, 4 and 8 the rows."""
+    if orientation >= 5:
+        arr = arr.swapaxes(0, 1)
+    rows, columns = ((1, 1), (1, -1), (-1, -1), (-1, 1))[(orientation - 1) % 4]
+    return arr[::rows, ::columns]
+
+
 def _read_tiff(path):
+    """-> (samples, TIFF orientation), through tifffile."""
     import tifffile
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
-            if np.prod(page.shape) > MAX_PIXELS * 4:
-                raise ImageError(f"{path}: image too large ({page.shape}); downscale it first")
+            _check_size(path, page.imagewidth, page.imagelength)
             arr = page.asarray()
+            orientation = int(page.tags.valueof(ORIENTATION_TAG, 1))
             # Planar RGB (one plane per sample) -> interleaved, as every other reader returns.
-            return np.moveaxis(arr, 0, -1) if page.axes.startswith('S') else arr
+            arr = np.moveaxis(arr, 0, -1) if page.axes.startswith('S') else arr
+            return arr, orientation if orientation in range(1, 9) else 1
     except ImageError:
         raise
     except Exception as e:  # tifffile raises many types for truncated or malformed files
-        raise ImageError(f"{path}: cannot read TIFF ({type(e).__name__}: {e}); the file may be "
-                         "truncated or corrupt") from None
+        raise _damaged(path, 'TIFF', f'{type(e).__name__}: {e}') from None
 
 
 def _read_raw(path):
@@ -152,20 +321,20 @@ def _read_raw(path):
         raise ImageError(f"{path}: camera RAW needs rawpy (pip install rawpy)") from None
     try:
         with rawpy.imread(path) as raw:
-            # Linear 16-bit: camera white balance, no auto-brightness, no gamma (decisions: RAW input).
+            _check_size(path, raw.sizes.width, raw.sizes.height)
+            # Linear 16-bit: camera white balance, no auto-brightness, no gamma (decisions: RAW
+            # input). LibRaw turns the picture upright itself.
             return raw.postprocess(use_camera_wb=True, no_auto_bright=True, gamma=(1, 1),
                                    output_bps=16, output_color=rawpy.ColorSpace.sRGB)
+    except ImageError:
+        raise
     except Exception as e:
-        raise ImageError(f"{path}: cannot decode camera RAW ({type(e).__name__}: {e})") from None
+        raise ImageError(f"{path}: cannot decode camera RAW ({type(e).__name__}: {e}); the file may be "
+                         "truncated or corrupt, or not a RAW file: re-copy it, or export it as TIFF") from None
 
 
-def read_samples(path):
-    """Reads an image's stored samples as RGB (H, W, 3): uint8 or uint16 as stored, float as float32.
-
-    TIFF through tifffile, PNG/JPEG through OpenCV (unchanged, so 16-bit PNG keeps its bits), camera
-    RAW through rawpy (linear). Raises ImageError naming the file for anything unusable.
-    """
-    path = os.fspath(path)
+def _check_file(path):
+    """The checks every reader shares: the file exists, is a file, is not empty, has a known type."""
     if not os.path.exists(path):
         raise ImageError(f"{path}: no such file")
     if os.path.isdir(path):
@@ -173,23 +342,84 @@ def read_samples(path):
     if os.path.getsize(path) == 0:
         raise ImageError(f"{path}: empty file")
     ext = os.path.splitext(path)[1].lower()
-    if ext in TIFF_EXTENSIONS:
-        arr = _read_tiff(path)
-    elif ext in RAW_EXTENSIONS:
-        arr = _read_raw(path)
-    elif ext in ('.png', '.jpg', '.jpeg'):
-        arr = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if arr is None:
-            raise ImageError(f"{path}: cannot decode {ext[1:].upper()}; the file may be truncated, "
-                             "corrupt, or not an image")
-        if arr.ndim == 3 and arr.shape[2] >= 3:   # OpenCV gives BGR(A)
-            arr = arr[..., [2, 1, 0]]
-    else:
+    if ext not in IMAGE_EXTENSIONS:
         raise ImageError(f"{path}: unsupported file type {ext or '(none)'}; supported: "
                          + ' '.join(IMAGE_EXTENSIONS))
-    if arr.ndim >= 2 and arr.shape[0] * arr.shape[1] > MAX_PIXELS:
-        raise ImageError(f"{path}: image too large ({arr.shape[1]}x{arr.shape[0]}); downscale it first")
-    return _to_rgb(arr, path)
+    return 'raw' if ext in RAW_EXTENSIONS else _file_kind(path)
+
+
+def read_samples(path):
+    """Reads an image's stored samples as RGB (H, W, 3): uint8 or uint16 as stored, float as float32,
+    turned upright as a viewer shows it (EXIF or TIFF Orientation).
+
+    The content, not the extension, picks the reader: TIFF through tifffile, PNG/JPEG through OpenCV
+    (unchanged, so 16-bit PNG keeps its bits), camera RAW (by extension) through rawpy (linear).
+    Raises ImageError naming the file for anything unusable: missing, empty, truncated, corrupt,
+    too large, not an image.
+    """
+    path = os.fspath(path)
+    kind = _check_file(path)
+    if kind == 'raw':
+        return _to_rgb(_read_raw(path), path)
+    if kind is None:
+        raise ImageError(f"{path}: cannot decode: the content is not JPEG, PNG or TIFF; the file "
+                         "may be corrupt or in another format: re-export it as JPEG, PNG or TIFF")
+    arr, orientation = _read_tiff(path) if kind == 'tiff' else _read_png_jpeg(path, kind)
+    return _to_rgb(_orient(arr, orientation), path)
+
+
+def read_metadata(path):
+    """An image's colour profile and EXIF, to carry over to its results (write_image's metadata).
+
+    -> {'icc_profile': bytes or None, 'exif': bytes or None}. 'exif' is an EXIF block as JPEG's
+    APP1 segment holds it (b'Exif\\0\\0' and a TIFF structure; PIL.Image.Exif().load reads it).
+    JPEG: APP1/APP2 segments; PNG: eXIf/iCCP chunks; TIFF: the InterColorProfile tag, and through
+    Pillow the descriptive tags (Make, Model, ...) with the EXIF and GPS sub-IFDs; camera RAW: none
+    (rawpy exposes neither). Raises ImageError as read_samples does for an unusable file.
+    """
+    path = os.fspath(path)
+    kind = _check_file(path)
+    if kind in ('png', 'jpeg'):
+        layout = (_png_layout if kind == 'png' else _jpeg_layout)(_read_bytes(path), path)
+        return {'icc_profile': layout['icc'], 'exif': layout['exif']}
+    if kind == 'tiff':
+        return {'icc_profile': _tiff_icc(path), 'exif': _tiff_exif(path)}
+    return {'icc_profile': None, 'exif': None}
+
+
+def _tiff_icc(path):
+    import tifffile
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return tif.pages[0].tags.valueof(34675)    # InterColorProfile
+    except Exception as e:  # as _read_tiff
+        raise _damaged(path, 'TIFF', f'{type(e).__name__}: {e}') from None
+
+
+# TIFF tags that describe the photo, not its pixels layout: carried into EXIF blocks and TIFF outputs.
+DESCRIPTIVE_TAGS = {0x010F: 'Make', 0x0110: 'Model', 0x0132: 'DateTime', 0x013B: 'Artist',
+                    0x8298: 'Copyright'}
+EXIF_IFD, GPS_IFD = 0x8769, 0x8825
+
+
+def _tiff_exif(path):
+    """A TIFF's descriptive tags and EXIF/GPS sub-IFDs as an EXIF block, or None (none, or a TIFF
+    Pillow cannot open, e.g. floating-point)."""
+    from PIL import Image, TiffImagePlugin
+    try:
+        # The plugin class, not Image.open: that refuses images over 179 MP, below MAX_PIXELS.
+        with TiffImagePlugin.TiffImageFile(path) as tif:
+            source, block = tif.getexif(), Image.Exif()
+            for tag in DESCRIPTIVE_TAGS:
+                if tag in source:
+                    block[tag] = source[tag]
+            for tag in (EXIF_IFD, GPS_IFD):
+                sub = source.get_ifd(tag)
+                if sub:
+                    block[tag] = sub
+            return block.tobytes() if len(block) else None
+    except Exception:  # metadata is optional: a TIFF Pillow cannot parse simply has none to carry
+        return None
 
 
 def read_image(path):
@@ -235,16 +465,55 @@ def image_statistics(img):
 OUTPUT_FORMATS = {'png': '.png', 'png16': '.png', 'tiff16': '.tif'}
 
 
+class OutputError(OSError):
+    """An output that cannot be written. The message names the path and what to do about it."""
+
+
+# What to do when writing fails, by the operating system's error number. (os.makedirs reports a
+# file in the way of the folder as ENOTDIR, or as EEXIST when it is the folder itself.)
+_FILE_IN_THE_WAY = 'part of the folder path is a file, not a folder: choose another --output-dir'
+OUTPUT_FIXES = {
+    errno.ENOSPC: 'no space left on device: free some space or choose another --output-dir',
+    errno.EDQUOT: 'disk quota exceeded: free some space or choose another --output-dir',
+    errno.EACCES: 'permission denied: choose another --output-dir or make the folder writable',
+    errno.EPERM: 'operation not permitted: choose another --output-dir or make the folder writable',
+    errno.EROFS: 'read-only file system: choose another --output-dir',
+    errno.ENOTDIR: _FILE_IN_THE_WAY,
+    errno.EEXIST: _FILE_IN_THE_WAY,
+    errno.EISDIR: 'a folder has that name: move it away or choose another --output-dir',
+    errno.ENAMETOOLONG: 'the name is too long: choose a shorter --output-dir',
+}
+
+
+def _output_error(path, e):
+    fix = OUTPUT_FIXES.get(e.errno, e.strerror or str(e))
+    return OutputError(f"{path}: cannot write the image: {fix}")
+
+
 def quantize(img, bits):
     """float image -> uint8/uint16, clipped to [0, 1] and rounded (OpenCV's saturate cast)."""
     scale = 255.0 if bits == 8 else 65535.0
     return np.rint(np.clip(img, 0.0, 1.0) * np.float32(scale)).astype(np.uint8 if bits == 8 else np.uint16)
 
 
-def write_image(path, img, fmt=None):
-    """Writes float RGB in [0, 1] (or uint8/uint16 RGB) atomically. fmt: png, png16 or tiff16.
+def temporary_path(folder, suffix):
+    """An unused hidden name in `folder` to write a file under before renaming it into place.
 
-    The format defaults to the extension: .tif/.tiff -> tiff16, .png -> png (8-bit).
+    Unlike tempfile.mkstemp, which creates files readable by their owner only (0600), the caller
+    creates the file itself, so it gets the usual permissions (0666 less the umask).
+    """
+    return os.path.join(folder, f'.tmp-{secrets.token_hex(8)}{suffix}')
+
+
+def write_image(path, img, fmt=None, metadata=None):
+    """Writes float RGB in [0, 1] (or uint8/uint16 RGB) atomically, with the usual permissions of a
+    new file. fmt: png, png16 or tiff16; by default from the extension (.tif/.tiff -> tiff16, else png).
+
+    metadata: read_metadata's dict for the input. Its ICC profile and EXIF go into the file (PNG:
+    iCCP and eXIf chunks; TIFF: InterColorProfile and the descriptive tags Make, Model, DateTime,
+    Artist, Copyright), with Orientation 1, since read_samples already turned the pixels upright.
+    Raises OutputError naming the path and the fix (full disk, no permission, a file where a folder
+    should be); nothing is left behind then.
     """
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
@@ -253,22 +522,88 @@ def write_image(path, img, fmt=None):
         raise ValueError(f"unknown output format {fmt!r}; use one of {', '.join(OUTPUT_FORMATS)}")
     bits = 8 if fmt == 'png' else 16
     arr = img if img.dtype in (np.uint8, np.uint16) else quantize(img, bits)
+    exif = _upright_exif((metadata or {}).get('exif'), arr.shape)
+    icc = (metadata or {}).get('icc_profile')
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-', suffix=OUTPUT_FORMATS[fmt])
-    os.close(fd)
     try:
-        if fmt == 'tiff16':
-            import tifffile
-            tifffile.imwrite(tmp, arr, photometric='rgb')
-        elif not cv2.imwrite(tmp, cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)):    # OpenCV writes BGR
-            raise OSError(f"{path}: OpenCV could not write the image")
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise _output_error(path, e) from None
+    tmp = temporary_path(folder, OUTPUT_FORMATS[fmt])
+    try:
+        with open(tmp, 'xb') as f:
+            if fmt == 'tiff16':
+                _write_tiff(f, arr, icc, exif)
+            else:
+                _write_png(f, arr, icc, exif)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(e, OSError):
+            raise _output_error(path, e) from None
         raise
     return path
+
+
+def _write_png(f, arr, icc, exif):
+    """OpenCV's PNG (it writes 16-bit RGB, which Pillow cannot), with the profile and EXIF chunks
+    inserted after the 33-byte signature and header chunk: both must come before the image data."""
+    ok, png = cv2.imencode('.png', cv2.cvtColor(arr, cv2.COLOR_RGB2BGR))    # OpenCV writes BGR
+    if not ok:
+        raise OSError("OpenCV could not encode the image as PNG")
+    f.write(png[:33])
+    if icc:
+        f.write(_png_chunk(b'iCCP', b'ICC Profile\x00\x00' + zlib.compress(icc)))
+    if exif:
+        f.write(_png_chunk(b'eXIf', exif[len(EXIF_PREFIX):]))
+    f.write(png[33:])
+
+
+def _png_chunk(kind, body):
+    return struct.pack('>I', len(body)) + kind + body + struct.pack('>I', zlib.crc32(kind + body))
+
+
+def _write_tiff(f, arr, icc, exif):
+    """16-bit TIFF through tifffile. Of the EXIF, the descriptive tags and Orientation 1 are written
+    in the image's own tags; tifffile cannot write the EXIF sub-IFD (exposure, lens, GPS)."""
+    import tifffile
+    tags = []
+    if exif:
+        from PIL import Image
+        block = Image.Exif()
+        block.load(exif)
+        tags = [(ORIENTATION_TAG, 'H', 1, 1, True)] + [
+            (tag, 's', 0, str(block[tag]).encode('ascii', 'replace'), True)
+            for tag in DESCRIPTIVE_TAGS if tag in block]
+    tifffile.imwrite(f, arr, photometric='rgb', iccprofile=icc, extratags=tags)
+
+
+def _upright_exif(exif, shape):
+    """The input's EXIF block for its result: Orientation 1 and the result's size. Pillow writes it
+    without the thumbnail, which would still be sideways. None without EXIF or if it is unreadable:
+    metadata never stops a result from being written."""
+    if not exif:
+        return None
+    from PIL import Image
+    block = Image.Exif()
+    try:
+        block.load(exif)
+        block[ORIENTATION_TAG] = 1
+        sub = block.get_ifd(EXIF_IFD)
+        if 0xA002 in sub or 0xA003 in sub:    # PixelXDimension, PixelYDimension
+            sub[0xA002], sub[0xA003] = shape[1], shape[0]
+        return block.tobytes()
+    except Exception:  # Pillow raises many types for malformed EXIF
+        return None
+
+
+def write_json(path, obj):
+    """Writes obj as indented JSON atomically (a temporary file, then rename)."""
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -322,6 +657,10 @@ def load_config(name, overrides=()):
     return apply_overrides(cfg, overrides)
 
 
+# Config values whose type varies: the values they accept.
+CHOICES = {'mixed_precision': (True, False, 'auto'), 'reward': ('critic', 'paired')}
+
+
 def apply_overrides(cfg, overrides):
     """Applies ['--key=value', ...]; values are Python literals (strings may be bare)."""
     for item in overrides:
@@ -335,6 +674,12 @@ def apply_overrides(cfg, overrides):
         except (ValueError, SyntaxError):
             value = text
         old = getattr(cfg, key)
+        if key in CHOICES:
+            if value not in CHOICES[key]:
+                raise SystemExit(f"error: override {item!r}: {key} must be one of "
+                                 f"{', '.join(map(repr, CHOICES[key]))}")
+            setattr(cfg, key, value)
+            continue
         if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if old is not None and value is not None and not isinstance(value, type(old)) and key != 'filters':
@@ -363,6 +708,69 @@ def config_to_dict(cfg):
             v = [f if isinstance(f, str) else f.__name__ for f in v]
         out[k] = list(v) if isinstance(v, tuple) else v
     return out
+
+
+# Why bfloat16 was or was not chosen, for the log (filled by compute_dtype on first use).
+PRECISION_REASONS = {}
+
+
+def compute_dtype(mixed_precision):
+    """The dtype of convolutions and matrix products for a config's `mixed_precision` setting.
+
+    True: bfloat16; False: float32; 'auto': bfloat16 only where it runs faster here. A CPU without
+    bfloat16 matrix units (no AMX, no AVX512-BF16) emulates it and runs it about half as fast as
+    float32, so there 'auto' picks float32 without measuring; otherwise (such a CPU, or a GPU) a
+    short matrix-product race decides. EXPOSURE_PRECISION=bfloat16|float32 forces the outcome.
+    """
+    if mixed_precision != 'auto':
+        return tf.bfloat16 if mixed_precision else tf.float32
+    if 'auto' not in PRECISION_REASONS:
+        forced = os.environ.get('EXPOSURE_PRECISION')
+        if forced:
+            if forced not in ('bfloat16', 'float32'):
+                raise SystemExit(f"error: EXPOSURE_PRECISION={forced!r}: use bfloat16 or float32")
+            PRECISION_REASONS['auto'] = (forced, 'forced by EXPOSURE_PRECISION')
+        elif not tf.config.list_physical_devices('GPU') and not cpu_has_bfloat16_units():
+            PRECISION_REASONS['auto'] = ('float32', 'this CPU has no bfloat16 matrix units '
+                                                    '(AMX or AVX512-BF16), so bfloat16 would be emulated')
+        else:
+            gflops = {d: matmul_gflops(d) for d in ('float32', 'bfloat16')}
+            pick = 'bfloat16' if gflops['bfloat16'] > 1.2 * gflops['float32'] else 'float32'
+            PRECISION_REASONS['auto'] = (pick, f"matrix products: bfloat16 {gflops['bfloat16']:.0f} "
+                                               f"GFLOPS, float32 {gflops['float32']:.0f}")
+    return tf.bfloat16 if PRECISION_REASONS['auto'][0] == 'bfloat16' else tf.float32
+
+
+def precision_description(mixed_precision):
+    """One line for the log: which precision trains and why."""
+    name = compute_dtype(mixed_precision).name
+    if mixed_precision != 'auto':
+        return f"{name} (mixed_precision={mixed_precision})"
+    return f"{name} (mixed_precision='auto': {PRECISION_REASONS['auto'][1]})"
+
+
+def cpu_has_bfloat16_units(cpuinfo='/proc/cpuinfo'):
+    """True when the CPU flags list AMX-BF16 or AVX512-BF16 (or cannot be read: then measure)."""
+    try:
+        with open(cpuinfo) as f:
+            flags = next((line for line in f if line.startswith(('flags', 'Features'))), '').split()
+    except OSError:
+        return True
+    return not flags or 'amx_bf16' in flags or 'avx512_bf16' in flags
+
+
+def matmul_gflops(dtype, n=1024, seconds=0.3):
+    """Throughput of an n x n matrix product in `dtype` on this machine (a short measurement)."""
+    import time
+    a = tf.random.uniform((n, n), dtype=tf.float32)
+    a = tf.cast(a, dtype)
+    product = tf.function(lambda x: tf.reduce_sum(tf.cast(tf.matmul(x, x), tf.float32)))
+    product(a).numpy()   # trace and warm up
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        product(a).numpy()
+        count += 1
+    return 2 * n ** 3 * count / (time.perf_counter() - start) / 1e9
 
 
 def configure_tensorflow():

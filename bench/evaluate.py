@@ -1,14 +1,15 @@
 """Times evaluate.py end to end as a user runs it: many small photos, then one 12 MP and one 24 MP photo.
 
-    python bench/evaluate.py [--count 100] [--model CONFIG/NAME] [--no-big] [--intermediates]
+    python bench/evaluate.py [--count 100] [--model CONFIG/NAME] [--no-big] [--intermediates] [--lut]
 
 Inputs are made here, in a temporary folder: --count 500x333 16-bit TIFFs cut from the photos bundled
 with scikit-image (random crops, flips and exposures, with sensor-like noise), and one 4000x3000 and one
 6000x4000 16-bit TIFF. The model is a freshly initialised GAN of the `example` config saved as an actor
 checkpoint (its edits are as costly as a trained model's: every edit is one of the 8 filters), or an
-existing models/CONFIG/NAME. Each case runs `python evaluate.py ... --no-intermediates` in a child
-process; the figures are the child's wall time (start-up included), the time evaluate.py reports for
-its work (reading to writing), and the child's peak resident memory.
+existing models/CONFIG/NAME. Each case runs `python evaluate.py ... --no-intermediates` (with --lut:
+also a 33^3 .cube per photo) in a child process; the figures are the child's wall time (start-up
+included), the time evaluate.py reports for its work (reading to writing), and the child's peak
+resident memory.
 """
 import argparse
 import json
@@ -103,14 +104,14 @@ def make_model(folder, model):
     return 'example', 'fresh'
 
 
-def run_case(folder, source, images, intermediates):
+def run_case(folder, source, images, intermediates, lut):
     """Runs evaluate.py on images with source = [config, model name] or ['--recipe', file] in a child
     process. -> (wall s, evaluate's own s, peak RSS GB, images done,
     [{'edits', 'seconds'} per image report line])."""
     out = os.path.join(folder, 'out')
     shutil.rmtree(out, ignore_errors=True)
-    argv = [sys.executable, os.path.join(PROJECT_DIR, 'evaluate.py'), *source, *images,
-            '--output-dir', out, '--seed', '0'] + ([] if intermediates else ['--no-intermediates'])
+    argv = [sys.executable, os.path.join(PROJECT_DIR, 'evaluate.py'), *source, *images, '--output-dir', out,
+            '--seed', '0', *([] if intermediates else ['--no-intermediates']), *(['--lut'] if lut else [])]
     log = os.path.join(folder, 'log.txt')
     start = time.perf_counter()
     with open(log, 'w') as f:
@@ -148,6 +149,7 @@ def main():
     parser.add_argument('--no-big', action='store_true', help='skip the 12 MP and 24 MP photos')
     parser.add_argument('--intermediates', action='store_true',
                         help='write every output (the default of evaluate.py), not --no-intermediates')
+    parser.add_argument('--lut', action='store_true', help='also write each photo\'s 3D LUT (evaluate.py --lut)')
     parser.add_argument('--prepare', help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.prepare:
@@ -163,22 +165,24 @@ def main():
         print(f"machine: {machine()}; {made['versions']}; load average "
               f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} at start")
         print(f"settings: model {'/'.join(model)}{' (freshly initialised)' if not args.model else ''}, "
-              f"16-bit TIFF in, 8-bit PNG out, {'all outputs' if args.intermediates else '--no-intermediates'}, "
+              f"16-bit TIFF in, 8-bit PNG out, {'all outputs' if args.intermediates else '--no-intermediates'}"
+              f"{', --lut' if args.lut else ''}, "
               f"--seed 0; inputs made in {made['seconds']:.1f} s in {folder}")
         print("figures: wall = the whole child process (Python and TensorFlow start-up included); work = the time "
               "evaluate.py reports (model loading, then reading the first image to writing the last); "
               "peak RSS = the child's ru_maxrss")
-        wall, work, rss, done, _ = run_case(folder, model, [made['small']], args.intermediates)
+        wall, work, rss, done, _ = run_case(folder, model, [made['small']], args.intermediates, args.lut)
         print(f"{done} photos of {SMALL[0]}x{SMALL[1]}: wall {wall:.1f} s, work {work:.1f} s = "
               f"{1000 * work / done:.1f} ms per image, {done / work:.1f} images/s; peak RSS {rss:.2f} GB")
         for label, path in made['big'].items():
-            wall, work, rss, _, lines = run_case(folder, model, [path], args.intermediates)
+            wall, work, rss, _, lines = run_case(folder, model, [path], args.intermediates, args.lut)
             print(f"one {label} photo ({'x'.join(map(str, BIG[label]))}): wall {wall:.1f} s, work {work:.1f} s "
                   f"(developing and writing it: {lines[0]['seconds']:.2f} s); peak RSS {rss:.2f} GB; "
                   f"[{lines[0]['edits'].split(': ', 1)[-1].split('  -> ')[0]}]")
         if made['big']:
             path = made['big']['24 MP']
-            wall, work, rss, _, lines = run_case(folder, ['--recipe', made['recipe']], [path], args.intermediates)
+            wall, work, rss, _, lines = run_case(folder, ['--recipe', made['recipe']], [path], args.intermediates,
+                                                 args.lut)
             print(f"one 24 MP photo, recipe of the costliest filters (S+ > G > Ct > S+ > G, no agent): wall "
                   f"{wall:.1f} s, work {work:.1f} s; peak RSS {rss:.2f} GB")
     finally:

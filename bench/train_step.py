@@ -1,9 +1,12 @@
 """Times the training updates on random inputs: ms per generator update, per critic update and per full
 iteration (1 generator + citers critic updates), after warm-up, and what a whole training run would take.
 
-    python bench/train_step.py [--batch-size 64] [--mixed-precision] [--iterations 10] [--threads N] [--profile] [--convs]
+    python bench/train_step.py [--batch-size 64] [--precision both|float32|bfloat16] [--iterations 10]
+                               [--threads N] [--profile] [--convs]
 
-No data needed. The replay memory and logging of train.py are not included (they are host-side work).
+Times both numeric paths in one run by default (the float32 and bfloat16 figures are then comparable),
+says which one mixed_precision='auto' picks here, and times the paired reward's iteration (one
+generator update, no critic) next to the critic reward's. No data needed. The replay memory and logging of train.py are not included (they are host-side work).
 --profile also traces one iteration with TensorFlow's profiler and prints where its time goes: total
 time per op type (summed over TensorFlow's compute threads, so it can exceed the wall time when ops
 overlap), with the calls that only wrap other ops (while loops, function calls) left out.
@@ -122,24 +125,19 @@ def conv_kernels(cfg, dtype, batch, repeats=20):
         print(f"  {c_in:3d} -> {c_out:3d} channels at {size:2d}x{size:<2d}: " + ', '.join(row))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--config', default='example')
-    parser.add_argument('--batch-size', type=int, default=64)
-    parser.add_argument('--mixed-precision', action='store_true', help='bfloat16 convolutions and matmuls')
-    parser.add_argument('--iterations', type=int, default=10, help='timed repeats of each measurement')
-    parser.add_argument('--threads', type=int, default=0, help='TF intra-op threads (0: TF default)')
-    parser.add_argument('--profile', action='store_true', help='also print a per-op profile of one iteration')
-    parser.add_argument('--convs', action='store_true', help='also time each convolution shape alone')
-    args = parser.parse_args()
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-
-    cfg = util.load_config(args.config, [f'--mixed_precision={args.mixed_precision}', '--seed=0'])
+def measure(args, precision):
+    """Times one precision path: generator, critic and whole iterations with the critic reward, and
+    the paired reward's iteration (one generator update, no critic). Returns the iteration's ms."""
+    mixed = precision == 'bfloat16'
+    dtype = tf.bfloat16 if mixed else tf.float32
+    overrides = [f'--mixed_precision={mixed}', '--seed=0']
+    cfg = util.load_config(args.config, overrides)
     gan = net.GAN(cfg)
+    paired_gan = net.GAN(util.load_config(args.config, overrides + ['--reward=paired']))
     b, size, k = args.batch_size, cfg.source_img_size, cfg.citers
     rng = np.random.default_rng(0)
     images = rng.random((b, size, size, 3), dtype=np.float32) * 0.6
+    targets = rng.random((b, size, size, 3), dtype=np.float32)
     states = np.zeros((b, cfg.num_state_dim), np.float32)
     states[:, 2] = rng.integers(0, cfg.test_steps, b)
     noise = rng.random((b, cfg.z_dim), dtype=np.float32)
@@ -157,14 +155,18 @@ def main():
         generator()
         critic()
 
+    def paired_iteration():
+        paired_gan.generator_step(images, states, noise, lr_g, lr_v, 0.5, targets)['g_loss'].numpy()
+
     start = time.perf_counter()
-    for fn in (generator, critic, iteration):     # traces once, then warms caches and thread pools
+    for fn in (generator, critic, iteration, paired_iteration):   # trace once, warm caches and pools
         fn()
         fn()
     warmup = time.perf_counter() - start
     g_ms = timed(generator, args.iterations)
     c_ms = timed(critic, args.iterations) / k
     it_ms = timed(iteration, args.iterations)
+    paired_ms = timed(paired_iteration, args.iterations)
 
     # The full schedule (spec 5.7): 20,100 generator updates, and 100 critic updates in the first
     # critic_initialization iterations and every 500th, citers otherwise.
@@ -173,28 +175,52 @@ def main():
     generator_updates = cfg.max_iter_step + 100
     total_h = (generator_updates * g_ms + critic_updates * c_ms) / 3.6e6
 
-    print(f"command: {' '.join([os.path.basename(sys.executable)] + sys.argv)}")
-    print(f"cores: {os.cpu_count()}, TensorFlow {tf.__version__}, intra-op threads "
-          f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'}")
-    print(f"settings: config {args.config}, batch {b}, {size}x{size}, critic updates per iteration {k}, "
-          f"mixed precision {cfg.mixed_precision}, median of {args.iterations}, warm-up {warmup:.1f} s")
-    print(f"generator update:             {g_ms:8.1f} ms")
-    print(f"critic update:                {c_ms:8.1f} ms  (of {k} fused in one call)")
-    print(f"iteration (1 gen + {k} critic): {it_ms:8.1f} ms")
-    print(f"20,000 iterations at this rate: {20000 * it_ms / 3.6e6:.1f} h; the full schedule "
-          f"({generator_updates:,} generator + {critic_updates:,} critic updates): {total_h:.1f} h")
+    print(f"\n== {precision} (mixed_precision={mixed}), warm-up {warmup:.1f} s, median of {args.iterations}")
+    print(f"generator update:                    {g_ms:8.1f} ms")
+    print(f"critic update:                       {c_ms:8.1f} ms  (of {k} fused in one call)")
+    print(f"iteration, critic reward (1 + {k}):    {it_ms:8.1f} ms")
+    print(f"iteration, paired reward (1 gen):     {paired_ms:8.1f} ms  ({it_ms / paired_ms:.1f}x fewer ms)")
+    print(f"full schedule, critic reward ({generator_updates:,} generator + {critic_updates:,} critic "
+          f"updates): {total_h:.1f} h; paired reward: {generator_updates * paired_ms / 3.6e6:.1f} h")
     # The issue's count: TensorFlow's profiler put one iteration at about 309 GFLOP (68 per generator
     # update, 48 per critic update). The limit is measured now, on this host: it varies between sessions.
-    peak = matmul_peak(tf.bfloat16 if cfg.mixed_precision else tf.float32)
+    peak = matmul_peak(dtype)
     gflop = 68 + k * 48
-    print(f"limit: a 2048x2048 matrix product reaches {peak:.0f} GFLOPS here now; {gflop} GFLOP per iteration "
-          f"at {gflop / it_ms * 1000:.0f} GFLOPS is {100 * gflop / it_ms * 1000 / peak:.0f}% of it "
-          f"(the limit allows {gflop / peak * 1000:.0f} ms per iteration)")
+    print(f"limit: a 2048x2048 {precision} matrix product reaches {peak:.0f} GFLOPS here now; {gflop} GFLOP "
+          f"per iteration at {gflop / it_ms * 1000:.0f} GFLOPS is {100 * gflop / it_ms * 1000 / peak:.0f}% "
+          f"of it (the limit allows {gflop / peak * 1000:.0f} ms per iteration)")
     if args.convs:
-        conv_kernels(cfg, tf.bfloat16 if cfg.mixed_precision else tf.float32, b)
-
+        conv_kernels(cfg, dtype, b)
     if args.profile:
         profile(iteration)
+    return it_ms
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--config', default='example')
+    parser.add_argument('--batch-size', type=int, default=64)
+    parser.add_argument('--precision', choices=['both', 'float32', 'bfloat16'], default='both',
+                        help='numeric paths to time (default: both, in one run)')
+    parser.add_argument('--iterations', type=int, default=10, help='timed repeats of each measurement')
+    parser.add_argument('--threads', type=int, default=0, help='TF intra-op threads (0: TF default)')
+    parser.add_argument('--profile', action='store_true', help='also print a per-op profile of one iteration')
+    parser.add_argument('--convs', action='store_true', help='also time each convolution shape alone')
+    args = parser.parse_args()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+
+    print(f"command: {' '.join([os.path.basename(sys.executable)] + sys.argv)}")
+    print(f"cores: {os.cpu_count()}, TensorFlow {tf.__version__}, intra-op threads "
+          f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'}; config {args.config}, "
+          f"batch {args.batch_size}")
+    print(f"mixed_precision='auto' picks {util.precision_description('auto')}")
+    paths = ['float32', 'bfloat16'] if args.precision == 'both' else [args.precision]
+    ms = {p: measure(args, p) for p in paths}
+    if len(ms) == 2:
+        faster = min(ms, key=ms.get)
+        print(f"\nfaster here: {faster} ({ms['float32']:.0f} ms float32, {ms['bfloat16']:.0f} ms bfloat16 "
+              f"per critic-reward iteration)")
 
 
 if __name__ == '__main__':

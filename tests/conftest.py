@@ -8,3 +8,7 @@ sys.path.insert(0, ROOT)
 
 # Real photos for optional tests (absent on a user's fresh clone: those tests skip).
 SHARED_DATA = os.path.join(ROOT, '..', 'shared', 'data')
+
+# mixed_precision='auto' (the default) measures this machine; the suite runs float32 everywhere so
+# its tolerances hold on any CPU. Tests of 'auto' itself set or clear this.
+os.environ.setdefault('EXPOSURE_PRECISION', 'float32')

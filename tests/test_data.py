@@ -16,7 +16,7 @@ SINTEL = os.path.join(util.PROJECT_DIR, '..', 'shared', 'data', 'sintel')
 def make_cfg(**kw):
     cfg = dict(input_kind='folder', input_dir='', input_set=None, input_encoding='display',
                target_kind='folder', target_dir='', target_set=None, target_encoding='display',
-               folds_dir='', val_fraction=0.0, val_first=None, seed=0, batch_size=8)
+               folds_dir='', val_fraction=0.0, val_first=None, val_spread=False, seed=0, batch_size=8)
     cfg.update(kw)
     return types.SimpleNamespace(**cfg)
 

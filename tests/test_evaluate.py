@@ -2,7 +2,9 @@
 folders and globs, every output, recipes re-applied, bad files skipped, nothing overwritten. Then the
 fast full-resolution path against the plain one: within 1 level, any size, chunked or whole, and the
 agent's low-res view exactly as before."""
+import errno
 import json
+import os
 
 import cv2
 import numpy as np
@@ -107,22 +109,32 @@ def test_bad_files_are_reported_and_skipped(workspace, monkeypatch, capsys):
     assert (out / 'c.jpg.retouched.png').exists()
 
 
-def test_refuses_to_overwrite_inputs(workspace, monkeypatch):
+def refused(capsys):
+    """The one-line error of a run that returned 2 (nothing done)."""
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('error: ') and '\n' not in err and 'Traceback' not in err, err
+    return err
+
+
+def test_refuses_to_overwrite_inputs(workspace, monkeypatch, capsys):
     victim = workspace / 'photos' / 'b.png.retouched.png'
     cv2.imwrite(str(victim), np.zeros((20, 20, 3), np.uint8))
     try:
-        with pytest.raises(SystemExit, match='overwrite'):
-            run(workspace, monkeypatch, ['sintel', 'tiny', 'photos/b.png', 'photos/b.png.retouched.png',
-                                         '--output-dir', 'photos'])
+        assert run(workspace, monkeypatch, ['sintel', 'tiny', 'photos/b.png', 'photos/b.png.retouched.png',
+                                            '--output-dir', 'photos']) == 2
+        assert 'overwrite' in refused(capsys)
     finally:
         victim.unlink()
 
 
-def test_missing_model_lists_what_exists(workspace, monkeypatch):
-    with pytest.raises(SystemExit, match='tiny.*train.py'):
-        run(workspace, monkeypatch, ['sintel', 'nothere', 'photos/a.tif'])
-    with pytest.raises(SystemExit, match='available|Available'):
-        run(workspace, monkeypatch, ['sintel', 'tiny', 'photos/a.tif', '--step', '99'])
+def test_missing_model_lists_what_exists(workspace, monkeypatch, capsys):
+    assert run(workspace, monkeypatch, ['sintel', 'nothere', 'photos/a.tif']) == 2
+    err = refused(capsys)
+    assert 'tiny' in err and 'train.py sintel nothere' in err
+    # Both places looked in are named: below the working directory, then below the project.
+    assert f"models/sintel/nothere/" in err and f"{util.PROJECT_DIR}/models/sintel/nothere/" in err
+    assert run(workspace, monkeypatch, ['sintel', 'tiny', 'photos/a.tif', '--step', '99']) == 2
+    assert 'available steps: 7' in refused(capsys)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -252,3 +264,378 @@ def test_original_tf1_checkpoint_evaluates(workspace, monkeypatch, capsys):
     assert 'original TF1 checkpoint model.ckpt-20000' in capsys.readouterr().out
     recipe = json.load(open(out / 'a.tif.steps.json'))
     assert recipe['input_encoding'] == 'prophoto' and len(recipe['steps']) == 5
+
+
+# ----------------------------------------------------------------------------------------------
+# Reliability (issue 14): every result kept, recipes checked, output problems, per-photo seeds
+
+EDITS = [('ExposureFilter', [0.5]), ('GammaFilter', [0.8]), ('ImprovedWhiteBalanceFilter', [0.95, 1.02, 0.98]),
+         ('SaturationPlusFilter', [0.3]), ('ContrastFilter', [0.4])]
+
+
+def write_recipe(path, steps=EDITS, encoding='srgb'):
+    """A recipe as evaluate.py writes one; its labels deliberately say something else."""
+    with open(path, 'w') as f:
+        json.dump({'version': 1, 'input_encoding': encoding,
+                   'steps': [{'class': c, 'parameters': p, 'label': 'stored label'} for c, p in steps]}, f)
+    return str(path)
+
+
+def write_photo(path, seed, size=(24, 32), ext=None):
+    """A small random 8-bit photo, encoded by its extension (or `ext`, whatever the name says)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, size + (3,), dtype=np.uint8)
+    path.write_bytes(cv2.imencode(ext or path.suffix.lower(), pixels)[1].tobytes())
+    return str(path)
+
+
+def recipe_run(tmp_path, *argv):
+    recipe = write_recipe(tmp_path / 'edit.steps.json')
+    return evaluate.main(['--recipe', recipe, *map(str, argv)])
+
+
+def leftovers(folder):
+    """Temporary files left in a folder tree (util.temporary_path names)."""
+    return [p for p in folder.rglob('.tmp-*')]
+
+
+def test_same_names_in_two_folders_keep_every_result(tmp_path, capsys):
+    dcim = tmp_path / 'DCIM'
+    first = write_photo(dcim / '100' / 'IMG_0001.JPG', 1)
+    second = write_photo(dcim / '101' / 'IMG_0001.JPG', 2)
+    write_photo(dcim / '101' / 'IMG_0002.JPG', 3)
+    out = tmp_path / 'out'
+    assert recipe_run(tmp_path, dcim / '100', dcim / '101', '--output-dir', out, '--no-intermediates') == 0
+    stdout = capsys.readouterr().out
+    assert '3 of 3 images retouched' in stdout and stdout.count('share a file name') == 1
+    results = sorted(str(p.relative_to(out)) for p in out.rglob('*.retouched.png'))
+    assert results == ['100/IMG_0001.JPG.retouched.png', '101/IMG_0001.JPG.retouched.png',
+                       '101/IMG_0002.JPG.retouched.png']
+    # Each result is its own photo's: the same as retouching that photo alone.
+    for k, (photo, result) in enumerate([(first, '100/IMG_0001.JPG'), (second, '101/IMG_0001.JPG')]):
+        alone = tmp_path / f'alone{k}'
+        assert recipe_run(tmp_path, photo, '--output-dir', alone, '--no-intermediates') == 0
+        np.testing.assert_array_equal(cv2.imread(str(out / f'{result}.retouched.png')),
+                                      cv2.imread(str(alone / 'IMG_0001.JPG.retouched.png')))
+
+
+def test_the_same_file_given_twice_is_processed_once(tmp_path, capsys):
+    photo = write_photo(tmp_path / 'in' / 'a.png', 1)
+    (tmp_path / 'link.png').symlink_to(photo)
+    out = tmp_path / 'out'
+    assert recipe_run(tmp_path, photo, tmp_path / 'in' / '..' / 'in' / 'a.png', tmp_path / 'link.png',
+                      tmp_path / 'in', '--output-dir', out, '--no-intermediates') == 0
+    stdout = capsys.readouterr().out
+    assert '1 of 1 images retouched' in stdout and stdout.count('same file as') == 3
+    assert [p.name for p in out.iterdir()] == ['a.png.retouched.png']
+
+
+BAD_RECIPES = {   # steps or a whole file -> what the one-line error must say
+    'nan': ([('ExposureFilter', [0.5]), ('GammaFilter', [float('nan')])], 'step 2 (gamma): parameter 1 is nan'),
+    'too few': ([('ToneFilter', [1.0] * 7)], 'step 1 (tone): 7 parameters, but tone takes 8; give exactly 8'),
+    'too many': ([('ExposureFilter', [0.5, 0.1])], 'step 1 (exposure): 2 parameters, but exposure takes 1'),
+    'gamma 0': ([('GammaFilter', [0])], "step 1 (gamma): parameter 1 is 0, outside gamma's range 0.333333 to 3"),
+    'exposure 1e6': ([('ExposureFilter', [1e6])], "outside exposure's range -3.5 to 3.5; give a finite value"),
+    'white balance': ([('ImprovedWhiteBalanceFilter', [1.0, 5.0, 1.0])], 'step 1 (white_balance): parameter 2'),
+    'not numbers': ([('ExposureFilter', ['0.5'])], "'parameters' must be a list of numbers (1 for exposure)"),
+    'unknown filter': ([('BlurFilter', [1.0])], "step 1: unknown filter 'BlurFilter'; give its 'class' as one of"),
+    'encoding': ({'input_encoding': 'cmyk', 'steps': [{'class': 'ExposureFilter', 'parameters': [0.5]}]},
+                 "unknown input_encoding 'cmyk'; use one of auto, display"),
+    'no steps': ({'steps': []}, 'no steps'),
+    'not a recipe': ([1, 2], 'no steps'),
+    'not json': ('{"steps": [', 'is not valid JSON'),
+    'missing': (None, 'cannot read recipe'),
+}
+
+
+@pytest.mark.parametrize('case', BAD_RECIPES)
+def test_bad_recipes_are_refused_with_the_step_and_the_fix(tmp_path, capsys, case):
+    content, expected = BAD_RECIPES[case]
+    recipe = tmp_path / 'bad.steps.json'
+    if isinstance(content, str):
+        recipe.write_text(content)
+    elif isinstance(content, list) and content and isinstance(content[0], tuple):
+        write_recipe(recipe, content)
+    elif content is not None:
+        recipe.write_text(json.dumps(content))
+    photo = write_photo(tmp_path / 'a.png', 1)
+    out = tmp_path / 'out'
+    assert evaluate.main(['--recipe', str(recipe), photo, '--output-dir', str(out)]) == 2
+    err = refused(capsys)
+    assert str(recipe) in err and expected in err, err
+    assert not out.exists()                                       # refused before any work
+
+
+def test_recipe_prints_the_values_it_applies(tmp_path, capsys):
+    assert recipe_run(tmp_path, write_photo(tmp_path / 'a.png', 1), '--output-dir', tmp_path / 'out') == 0
+    stdout = capsys.readouterr().out
+    assert 'stored label' not in stdout
+    assert 'Exposure +0.50 > G 1/1.25 > WB 0.95 1.02 0.98 > Saturation +0.30 > Contrast +0.40' in stdout
+
+
+def test_output_folder_problems_are_refused_before_any_work(tmp_path, capsys):
+    photo = write_photo(tmp_path / 'a.png', 1)
+    a_file = tmp_path / 'notes.txt'
+    a_file.write_text('not a folder')
+    cases = {str(a_file): 'is a file, not a folder', str(a_file / 'sub'): 'is a file, not a folder'}
+    if os.geteuid() != 0:                       # root writes into read-only folders
+        locked = tmp_path / 'locked'
+        locked.mkdir(mode=0o555)
+        cases[str(locked)] = 'cannot write there (Permission denied)'
+    if os.path.isdir('/sys/kernel'):            # sysfs takes no new folders, not even root's
+        cases['/sys/exposure-test'] = 'cannot write there (Operation not permitted)'
+    for out, expected in cases.items():
+        assert recipe_run(tmp_path, photo, '--output-dir', out) == 2
+        err = refused(capsys)
+        assert f'--output-dir {out}: ' in err and expected in err and 'choose another --output-dir' in err
+
+
+@pytest.mark.parametrize('failing', ['lut', 'image'])
+def test_full_disk_names_the_photo_and_leaves_no_partial_set(tmp_path, capsys, monkeypatch, failing):
+    """The second photo's set fails while being written: nothing of it stays, the run stops there,
+    the first photo's set is complete, and --skip-existing then finishes the job."""
+    import lut
+    photos = [write_photo(tmp_path / 'in' / f'{name}.png', k, size) for k, (name, size) in
+              enumerate([('a', (24, 32)), ('b', (26, 34)), ('c', (24, 32))])]
+
+    def full(real):
+        def write(path, *args, **kwargs):
+            if kwargs.get('title', '').startswith('b.png') or np.shape(kwargs.get('img'))[:2] == (26, 34):
+                # util.write_image's OutputError keeps the OS error as its context
+                try:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                except OSError:
+                    if failing == 'lut':
+                        raise
+                    raise util.OutputError(f'{path}: cannot write the image: no space left on device') from None
+            return real(path, *args, **kwargs)
+        return write
+
+    if failing == 'lut':
+        monkeypatch.setattr(lut, 'write_cube', full(lut.write_cube))
+    else:
+        real = util.write_image
+        monkeypatch.setattr(util, 'write_image', lambda path, img, fmt=None, metadata=None: (
+            full(real)(path, img=img, fmt=fmt, metadata=metadata) if metadata is not None
+            else real(path, img, fmt)))
+    out = tmp_path / 'out'
+    argv = [tmp_path / 'in', '--output-dir', out, '--lut']
+    assert recipe_run(tmp_path, *argv) == 1
+    err = capsys.readouterr().err
+    assert f'skipped: {photos[1]}: cannot write its results to {out}: no space left on device' in err
+    # c.png may have been developed and written meanwhile, on the other worker: then it counts too.
+    finished = sorted(p.name[0] for p in out.glob('*.retouched.png'))
+    assert finished in (['a'], ['a', 'c'])
+    assert f'stopped: no space left for the results; {len(finished)} of 3 photos were finished' in err
+    assert '--skip-existing' in err and 'Traceback' not in err
+    assert len(list(out.iterdir())) == 8 * len(finished) and not leftovers(out)    # 8 files a photo
+    monkeypatch.undo()
+    assert recipe_run(tmp_path, *argv, '--skip-existing') == 0
+    assert 'already done' in capsys.readouterr().out
+    assert len(list(out.iterdir())) == 24
+
+
+def test_a_photo_gets_the_same_edit_alone_in_any_batch_and_shard(workspace, monkeypatch):
+    """--seed: a photo's edit depends on the seed and its pixels only (not its position, its batch, its
+    name or its shard), so sharded runs and reruns give the same results."""
+    mixed = workspace / 'mixed'
+    mixed.mkdir(exist_ok=True)
+    for name, source in [('0_c.jpg', 'c.jpg'), ('1_b.png', 'b.png'), ('2_copy_of_a.tif', 'a.tif')]:
+        (mixed / name).write_bytes((workspace / 'photos' / source).read_bytes())
+    runs = {'alone': ['photos/a.tif'], 'batch': ['photos'], 'reordered': ['mixed'],
+            'shard': ['photos', '--shard', '2/2']}                 # photos/a.tif is in part 1, b and c in 2
+    for name, items in runs.items():
+        assert run(workspace, monkeypatch, ['sintel', 'tiny', *items, '--output-dir', f'out_seed_{name}',
+                                            '--seed', '11', '--no-intermediates']) == 0
+
+    def result(run_name, photo):
+        folder = workspace / f'out_seed_{run_name}'
+        return (json.load(open(folder / f'{photo}.steps.json'))['steps'],
+                cv2.imread(str(folder / f'{photo}.retouched.png'), cv2.IMREAD_UNCHANGED))
+
+    for (run_a, photo_a), (run_b, photo_b) in [
+            (('alone', 'a.tif'), ('batch', 'a.tif')), (('alone', 'a.tif'), ('reordered', '2_copy_of_a.tif')),
+            (('batch', 'b.png'), ('reordered', '1_b.png')), (('batch', 'c.jpg'), ('reordered', '0_c.jpg')),
+            (('batch', 'b.png'), ('shard', 'b.png')), (('batch', 'c.jpg'), ('shard', 'c.jpg'))]:
+        (steps_a, image_a), (steps_b, image_b) = result(run_a, photo_a), result(run_b, photo_b)
+        assert [(s['class'], s['parameters']) for s in steps_a] == [(s['class'], s['parameters']) for s in steps_b]
+        np.testing.assert_array_equal(image_a, image_b)
+    assert not (workspace / 'out_seed_shard' / 'a.tif.retouched.png').exists()
+
+
+def test_the_shipped_model_is_found_from_another_directory(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)                   # no models/ here: the project's is used
+    photo = write_photo(tmp_path / 'a.png', 1)
+    assert evaluate.main(['sintel', 'pretrained', photo, '--no-intermediates', '--seed', '1']) == 0
+    assert f"model {util.PROJECT_DIR}/models/sintel/pretrained" in capsys.readouterr().out
+    assert (tmp_path / 'outputs' / 'a.png.retouched.png').exists()
+
+
+@pytest.mark.parametrize('option, value', [('--batch-size', '0'), ('--batch-size', '-1'), ('--batch-size', 'x'),
+                                           ('--shard', '0/3'), ('--shard', '4/3'), ('--shard', '3'),
+                                           ('--shard', 'a/b')])
+def test_bad_option_values_are_usage_errors(option, value, capsys):
+    with pytest.raises(SystemExit) as exit:
+        evaluate.parse_args(['sintel', 'tiny', 'a.png', option, value])
+    assert exit.value.code == 2 and f'argument {option}' in capsys.readouterr().err
+
+
+def test_a_folder_named_like_a_photo_is_reported(tmp_path, capsys):
+    (tmp_path / 'x.jpg').mkdir()
+    inside = tmp_path / 'shoot'
+    (inside / '0.jpg').mkdir(parents=True)
+    photo = write_photo(inside / 'a.png', 1)
+    code = recipe_run(tmp_path, tmp_path / 'x.jpg', inside, '--output-dir', tmp_path / 'out')
+    captured = capsys.readouterr()
+    assert code == 1
+    assert f"skipped: {tmp_path / 'x.jpg'}: a folder without images" in captured.err
+    assert f"skipped: [1/2] {inside / '0.jpg'}: is a folder, not an image" in captured.err
+    assert f'[2/2] {photo} ->' in captured.out and '1 of 2 images retouched' in captured.out
+
+
+def test_unknown_config_lists_the_available_ones(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert evaluate.main(['nosuch', 'mymodel', 'a.png']) == 2
+    err = refused(capsys)
+    assert f"unknown config 'nosuch'; available configs: {', '.join(util.available_configs())}" in err
+    assert 'train.py' not in err
+    assert not (tmp_path / 'outputs').exists()
+
+
+def test_ctrl_c_keeps_finished_results_and_no_temporary_files(tmp_path, capsys, monkeypatch):
+    for k, name in enumerate('abc'):
+        write_photo(tmp_path / 'in' / f'{name}.png', k)
+    reads = []
+    real = evaluate.read_input
+
+    def interrupted_at_the_third(path, encoding):
+        reads.append(path)
+        if len(reads) == 3:
+            raise KeyboardInterrupt
+        return real(path, encoding)
+
+    monkeypatch.setattr(evaluate, 'read_input', interrupted_at_the_third)
+    out = tmp_path / 'out'
+    assert recipe_run(tmp_path, tmp_path / 'in', '--output-dir', out, '--lut') == 130
+    captured = capsys.readouterr()
+    assert 'interrupted after 2 of 3 photos; finished results are kept' in captured.err
+    assert 'Traceback' not in captured.err
+    assert sorted(p.name for p in out.glob('*.retouched.png')) == ['a.png.retouched.png', 'b.png.retouched.png']
+    assert len(list(out.iterdir())) == 16 and not leftovers(out)        # 8 files a photo
+
+
+# ----------------------------------------------------------------------------------------------
+# Results for photographers' tools (issue 15): LUTs, metadata, shards, reruns
+
+def psnr(a, b):
+    return 10 * np.log10(1 / max(float(np.mean((a - b) ** 2)), 1e-12))
+
+
+def natural_photos(folder):
+    """scikit-image's bundled photos as 8-bit sRGB PNG and JPEG files (smooth areas, deep shadows)."""
+    import skimage.data
+    folder.mkdir()
+    for name, ext in [('astronaut', '.png'), ('coffee', '.jpg'), ('chelsea', '.png')]:
+        img = getattr(skimage.data, name)()[::2, ::2, :3]
+        cv2.imwrite(str(folder / f'{name}{ext}'), img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return sorted(folder.iterdir())
+
+
+@pytest.mark.parametrize('size', [33, 65])
+def test_lut_reproduces_the_retouched_photo(tmp_path, size):
+    """colour-science applies each written .cube to the photo's stored values: the project's own result
+    within 40 dB PSNR. (Steep curves near black, e.g. strong gamma on linear inputs, are where a 3D
+    LUT is least exact; these edits include a gamma and an exposure.)"""
+    import colour
+    photos = natural_photos(tmp_path / 'in')
+    out = tmp_path / 'out'
+    assert recipe_run(tmp_path, tmp_path / 'in', '--output-dir', out, '--lut', '--lut-size', size) == 0
+    for photo in photos:
+        table = colour.read_LUT(str(out / f'{photo.name}.cube'))
+        assert isinstance(table, colour.LUT3D) and table.size == size
+        applied = table.apply(util.read_image(str(photo)).astype(np.float64))
+        result = util.read_image(str(out / f'{photo.name}.retouched.png'))
+        assert psnr(util.quantize(applied, 8) / 255.0, result) >= 40, photo.name
+    text = (out / f'{photos[0].name}.cube').read_text()
+    assert f'LUT_3D_SIZE {size}\n' in text and f"# Input: {photos[0].name}'s stored RGB values" in text
+
+
+def test_model_run_writes_a_lut_next_to_the_recipe(workspace, monkeypatch):
+    """The table is the photo's development: on a photo made of grid points, where no interpolation
+    is involved, the LUT gives the retouched pixels."""
+    import colour
+    (workspace / 'grid').mkdir()
+    points = np.random.default_rng(0).integers(0, 33, (40, 50, 3)) / 32
+    cv2.imwrite(str(workspace / 'grid' / 'g.png'), np.rint(points * 65535).astype(np.uint16))
+    out = workspace / 'out_lut'
+    assert run(workspace, monkeypatch, ['sintel', 'tiny', 'grid/g.png', '--output-dir', str(out), '--seed', '3',
+                                        '--lut', '--no-intermediates']) == 0
+    assert sorted(p.name for p in out.iterdir()) == ['g.png.cube', 'g.png.retouched.png', 'g.png.steps.json']
+    recipe = json.load(open(out / 'g.png.steps.json'))
+    assert ' > '.join(s['label'] for s in recipe['steps']) in (out / 'g.png.cube').read_text()
+    applied = colour.read_LUT(str(out / 'g.png.cube')).apply(points[..., ::-1])   # OpenCV wrote BGR
+    assert levels_apart(util.quantize(applied, 8), cv2.imread(str(out / 'g.png.retouched.png'))[..., ::-1]) <= 1
+
+
+def test_results_carry_the_photo_metadata(tmp_path):
+    from PIL import Image, ImageCms
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = 'TestMake', 'TestModel'
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile('sRGB')).tobytes()
+    photo = tmp_path / 'in' / 'a.jpg'
+    photo.parent.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(
+        photo, exif=exif.tobytes(), icc_profile=icc)
+    for fmt, ext in [('png', 'png'), ('tiff16', 'tif')]:
+        out = tmp_path / fmt
+        assert recipe_run(tmp_path, photo, '--output-dir', out, '--format', fmt) == 0
+        metadata = util.read_metadata(str(out / f'a.jpg.retouched.{ext}'))
+        assert metadata['icc_profile'] == icc
+        block = Image.Exif()
+        block.load(metadata['exif'])
+        assert block[0x010F] == 'TestMake' and block[0x0110] == 'TestModel'
+
+
+def test_shards_cover_the_inputs_once_in_balanced_parts(tmp_path, capsys):
+    for total in range(12):
+        files = [f'f{i:02d}' for i in range(total)][::-1]
+        for n in range(1, 6):
+            parts = [evaluate.shard(files, k, n) for k in range(1, n + 1)]
+            assert sorted(sum(parts, [])) == sorted(files)
+            assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    for k, name in enumerate('abcde'):
+        write_photo(tmp_path / 'in' / f'{name}.png', k)
+    out = tmp_path / 'out'
+    for k in (1, 2, 3):
+        assert recipe_run(tmp_path, tmp_path / 'in', '--output-dir', out, '--shard', f'{k}/3',
+                          '--no-intermediates') == 0
+    stdout = capsys.readouterr().out
+    assert 'shard 1/3: 1 of the 5 inputs' in stdout and 'shard 3/3: 2 of the 5 inputs' in stdout
+    assert sorted(p.name for p in out.iterdir()) == [f'{n}.png.retouched.png' for n in 'abcde']
+
+
+def test_skip_existing_redoes_only_missing_results(tmp_path, capsys):
+    for k, name in enumerate('ab'):
+        write_photo(tmp_path / 'in' / f'{name}.png', k)
+    out = tmp_path / 'out'
+    assert recipe_run(tmp_path, tmp_path / 'in', '--output-dir', out) == 0
+    (out / 'b.png.retouched.png').unlink()
+    kept = out / 'a.png.retouched.png'
+    os.utime(kept, (0, 0))
+    capsys.readouterr()
+    assert recipe_run(tmp_path, tmp_path / 'in', '--output-dir', out, '--skip-existing') == 0
+    stdout = capsys.readouterr().out
+    assert f"[1/2] {tmp_path / 'in' / 'a.png'}: already done ({kept} exists)" in stdout
+    assert '1 of 2 images retouched' in stdout and '1 already done' in stdout
+    assert kept.stat().st_mtime == 0 and (out / 'b.png.retouched.png').exists()
+
+
+def test_help_explains_every_new_option_with_an_example(capsys):
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(['--help'])
+    text = ' '.join(capsys.readouterr().out.split())
+    for option, example in [('--lut', 'evaluate.py sintel pretrained shoot/ --lut'), ('--lut-size', '65'),
+                            ('--shard K/N', '--shard 3/8'), ('--skip-existing', 'rerun a failed shard'),
+                            ('--seed', '--seed 7')]:
+        assert option in text and example in text, option
+    assert 'lut3d=outputs/photo.jpg.cube' in text and 'exit status: 0' in text and 'share a file name' in text

@@ -234,6 +234,28 @@ def test_corrupt_pack_is_rejected(release, tmp_path, capsys, bad):
     assert not leftovers(tmp_path)                                     # next run starts afresh
 
 
+@pytest.mark.parametrize('page', [b'<!DOCTYPE html><html>Not Found</html>', b'\n  <html><body>moved</body></html>',
+                                  b'\xef\xbb\xbf<?xml version="1.0"?><Error/>'])
+@pytest.mark.parametrize('name', ['meta_raw.pkl', 'image_raw.npy'])
+def test_web_page_instead_of_a_file_is_rejected(release, tmp_path, capsys, name, page):
+    release.files[f'/{name}'] = page
+    assert run(release, tmp_path, '--only', name) == 1
+    err = capsys.readouterr().err
+    assert name in err and 'sent a web page instead of the file' in err and '--mirror' in err
+    assert not (tmp_path / PACK / name).exists() and not leftovers(tmp_path)
+
+
+@pytest.mark.parametrize('protocol', [0, 2, pickle.HIGHEST_PROTOCOL])
+def test_pickles_of_any_protocol_are_accepted_and_cut_ones_rejected(release, tmp_path, capsys, protocol):
+    data = pickle.dumps({'filenames': [f'{i:04d}.tif' for i in range(50)]}, protocol=protocol)
+    release.files['/meta_raw.pkl'] = data[:-5]
+    assert run(release, tmp_path, '--only', 'meta_raw.pkl') == 1
+    assert 'not a complete pickle file' in capsys.readouterr().err
+    release.files['/meta_raw.pkl'] = data
+    assert run(release, tmp_path, '--only', 'meta_raw.pkl') == 0
+    assert (tmp_path / PACK / 'meta_raw.pkl').read_bytes() == data
+
+
 def test_size_and_checksum_mismatch_are_rejected(release, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(fetch_fivek.SIZES, 'meta_raw.pkl', 12345)
     assert run(release, tmp_path, '--only', 'meta_raw.pkl') == 1
@@ -343,6 +365,7 @@ def test_pretrained(server, tmp_path):
 
 def test_sintel_skips_absent_frames(server, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(fetch_fivek, 'SINTEL_FRAMES', range(11, 15))
+    monkeypatch.setattr(fetch_fivek, 'SINTEL_COUNT', 3)
     for side in ('inputs', 'outputs'):
         for n in (11, 12, 14):                                         # 0013 does not exist
             server.files[f'/sintel/{side}/{n:04d}.jpg'] = b'\xff\xd8' + side.encode() + bytes([n])
@@ -350,6 +373,32 @@ def test_sintel_skips_absent_frames(server, tmp_path, capsys, monkeypatch):
     for side in ('inputs', 'outputs'):
         assert sorted(p.name for p in (tmp_path / 'sintel' / side).iterdir()) == ['0011.jpg', '0012.jpg', '0014.jpg']
     assert '3 frames (1 numbers absent)' in capsys.readouterr().err
+
+
+def test_incomplete_sintel_mirror_is_an_error_and_resumes(server, tmp_path, capsys, monkeypatch):
+    # A mirror with 100 of 721 frames used to end in "done" and exit status 0.
+    monkeypatch.setattr(fetch_fivek, 'SINTEL_FRAMES', range(11, 21))
+    monkeypatch.setattr(fetch_fivek, 'SINTEL_COUNT', 9)                 # one number does not exist
+    frames = {f'/sintel/{side}/{n:04d}.jpg': b'\xff\xd8' + bytes([n]) for side in ('inputs', 'outputs')
+              for n in range(11, 21) if n != 13}
+    server.files.update({k: v for k, v in frames.items() if not k.endswith(('0015.jpg', '0016.jpg', '0020.jpg'))
+                         or '/outputs/' in k})
+    args = ['--mirror', server.url, '--dest', str(tmp_path), '--only', 'sintel']
+    assert fetch_fivek.main(args) == 1
+    err = capsys.readouterr().err
+    assert ('sintel/inputs: 3 frames are missing: the server has 6 of the 9; absent numbers: 0013, '
+            '0015-0016, 0020 (of which only 1 do not exist)') in err
+    assert 'sintel/outputs' not in err.split('error:')[1] and 'run the same command again' in err
+    assert 'done' not in err
+    assert len(list((tmp_path / 'sintel' / 'inputs').iterdir())) == 6   # kept for the next run
+
+    server.files.update(frames)
+    server.requests.clear()
+    assert fetch_fivek.main(args) == 0
+    fetched = sorted(path for path, _ in server.requests if path.endswith('.jpg'))
+    assert fetched == ['/sintel/inputs/0013.jpg', '/sintel/inputs/0015.jpg', '/sintel/inputs/0016.jpg',
+                       '/sintel/inputs/0020.jpg', '/sintel/outputs/0013.jpg']   # only what was missing
+    assert len(list((tmp_path / 'sintel' / 'inputs').iterdir())) == 9
 
 
 def test_help_is_fast_and_tensorflow_free():
@@ -363,6 +412,12 @@ def test_help_is_fast_and_tensorflow_free():
 
 # ----------------------------------------------------------------------------------------------
 # --build-pack
+
+def umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
 
 def write_tiffs(folder, images):
     import tifffile
@@ -389,6 +444,7 @@ def test_build_pack(tmp_path):
     meta = json.loads((out / 'meta_raw.json').read_text())
     assert meta['filenames'] == ['0001.tif', '0002.tif', '0003.tif']
     assert sorted(p.name for p in out.iterdir()) == ['image_raw.npy', 'meta_raw.json']
+    assert stat.S_IMODE(os.stat(out / 'image_raw.npy').st_mode) == 0o666 & ~umask()   # not mkstemp's 0600
     fetch_fivek.check_pack(str(out / 'image_raw.npy'))
 
     again = tmp_path / 'again'

@@ -127,18 +127,38 @@ def test_paired_metrics_of_a_known_offset():
 
 
 def test_paired_metrics_without_pairs():
-    assert score.paired_metrics([]) == dict(psnr=None, ssim=None, ciede2000=None, count=0)
+    assert score.paired_metrics([]) == dict(psnr=None, ssim=None, ciede2000=None, count=0, ssim_count=0)
+
+
+def test_images_under_the_ssim_window_have_no_ssim_but_the_rest_is_scored(tmp_path):
+    # scikit-image's SSIM raises on images under 7x7, which used to abort all scoring.
+    outputs = write_folder(tmp_path / 'out', {'0001.png': grey(0.4), '0002.png': grey(0.5, 5, 9),
+                                              '0003.png': grey(0.5, 1, 1)})
+    targets = write_folder(tmp_path / 'tgt', {'0001.png': grey(0.4), '0002.png': grey(0.5, 5, 9),
+                                              '0003.png': grey(0.5, 1, 1)})
+    messages = []
+    result = score.score_folders(outputs, targets, log=messages.append)
+    paired = result['paired_metrics']
+    assert paired['count'] == 3 and paired['ssim_count'] == 1 and paired['ssim'] == pytest.approx(1.0)
+    assert paired['psnr'] == math.inf and paired['ciede2000'] == pytest.approx(0.0, abs=1e-9)
+    notes = [m for m in messages if 'no SSIM' in m]
+    assert len(notes) == 2 and '0002.png is 9x5' in notes[0] and '0003.png is 1x1' in notes[1]
+    assert 'SSIM 1.0000 (of 1)' in score.format_table(result)
+    assert score.paired_metrics([(grey(0.5, 3, 3), grey(0.5, 3, 3))])['ssim'] is None
 
 
 # ----------------------------------------------------------------------------------------------
 # Pairing and folders
 
-def test_pairing_by_name_up_to_the_first_dot():
+def test_pairing_by_name_without_extensions():
     pairs, lone_outputs, lone_targets = score.pair_by_name(
-        ['o/0612.jpg.retouched.png', 'o/0613.retouched.png', 'o/0700.png'],
-        ['t/0612.jpg', 't/0613.png', 't/0614.jpg'])
-    assert pairs == [('o/0612.jpg.retouched.png', 't/0612.jpg'), ('o/0613.retouched.png', 't/0613.png')]
-    assert lone_outputs == ['o/0700.png'] and lone_targets == ['t/0614.jpg']
+        ['o/0612.jpg.retouched.png', 'o/0613.retouched.png', 'o/0700.png', 'o/frame.0001.jpg.retouched.tif',
+         'o/frame.0002.png'],
+        ['t/0612.jpg', 't/0613.png', 't/0614.jpg', 't/frame.0001.jpg', 't/frame.0002.JPG', 't/frame.0003.jpg'])
+    assert pairs == [('o/0612.jpg.retouched.png', 't/0612.jpg'), ('o/0613.retouched.png', 't/0613.png'),
+                     ('o/frame.0001.jpg.retouched.tif', 't/frame.0001.jpg'), ('o/frame.0002.png', 't/frame.0002.JPG')]
+    assert lone_outputs == ['o/0700.png'] and lone_targets == ['t/0614.jpg', 't/frame.0003.jpg']
+    assert score.name_key('x/.png') == '.png' and score.name_key('a.b.c') == 'a.b.c'
     with pytest.raises(ValueError, match="share the name '0612'"):
         score.pair_by_name(['o/0612.png'], ['t/0612.jpg', 't/0612.png'])
 
@@ -154,6 +174,16 @@ def test_evaluate_folders_score_only_the_retouched_images(tmp_path):
     assert result['counts'] == dict(outputs=2, targets=2, paired=1, unpaired_outputs=1, unpaired_targets=1,
                                     resized=0, skipped=0)
     assert result['histogram_intersection']['average'] == pytest.approx(100.0)
+
+
+def test_names_with_dots_are_scored(tmp_path):
+    # Names up to the first dot used to collide ("two output files share the name 'frame'").
+    images = {f'frame.{i:04d}.png': textured(i) for i in range(3)}
+    outputs = write_folder(tmp_path / 'out', {f'frame.{i:04d}.jpg.retouched.png': textured(i) for i in range(3)})
+    targets = write_folder(tmp_path / 'tgt', images)
+    (tmp_path / 'list.txt').write_text('frame.0001.jpg\nframe.0002.jpg\n')
+    result = score.score_folders(outputs, targets, keys=score.read_name_list(tmp_path / 'list.txt'), log=silent)
+    assert result['counts']['paired'] == 2 and result['paired_metrics']['psnr'] == math.inf
 
 
 def test_files_from_restricts_both_folders(tmp_path):

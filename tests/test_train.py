@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import train
+import util
 
 TINY = ['--batch_size=4', '--replay_memory_size=16', '--num_samples=4', '--warmup_giters=30',
         '--citers=2', '--citers_initial=4', '--critic_initialization=1', '--write_image_interval=2',
@@ -115,7 +116,41 @@ def test_export_writes_a_compact_actor(tiny_data, capsys):
     assert train.main(['sintel', 'exp', '--max_iter_step=1'] + TINY + tiny_data) == 0
     assert train.main(['sintel', 'exp', '--export', 'models/sintel/shipped']) == 0
     files = sorted(os.listdir(os.path.join('models', 'sintel', 'shipped')))
-    assert files == ['actor.data-00000-of-00001', 'actor.index', 'config.json']
+    assert files == ['actor.data-00000-of-00001', 'actor.index', 'config.json', 'input_domain.json']
     size = os.path.getsize(os.path.join('models', 'sintel', 'shipped', 'actor.data-00000-of-00001'))
     assert size < 6_123_680 * 4 * 1.01                       # the actor's weights only, no Adam slots
     assert 'exported the actor' in capsys.readouterr().out
+
+
+def test_resumed_schedule_continues_exactly(tiny_data, capsys, monkeypatch):
+    """A run interrupted and resumed with the same command uses, at every iteration, the learning
+    rates of the schedule fixed when it started (T = max_iter_step is kept in config.json)."""
+    import net
+    seen = []
+    original_g, original_c = net.GAN.generator_step, net.GAN.critic_steps
+
+    def recording(self, images, states, noise, lr_g, lr_v, progress, targets=None):
+        seen.append((round(progress * self.cfg.max_iter_step), lr_g, lr_v))
+        return original_g(self, images, states, noise, lr_g, lr_v, progress, targets)
+
+    calls = {'n': 0}
+
+    def interrupted(self, *args):
+        calls['n'] += 1
+        if calls['n'] == 5:
+            raise KeyboardInterrupt
+        return original_c(self, *args)
+
+    monkeypatch.setattr(net.GAN, 'generator_step', recording)
+    monkeypatch.setattr(net.GAN, 'critic_steps', interrupted)
+    command = ['sintel', 'sched', '--max_iter_step=6'] + TINY + tiny_data
+    assert train.main(command) == 130
+    monkeypatch.setattr(net.GAN, 'critic_steps', original_c)
+    assert train.main(command) == 0
+    assert 'resuming at iteration' in capsys.readouterr().out
+    cfg = util.load_config('sintel', ['--max_iter_step=6'])
+    after_warm_up = [s for s in seen if s[1] > 0]
+    assert {it for it, *_ in after_warm_up} == set(range(1, 7))
+    for it, lr_g, lr_v in after_warm_up:
+        expected = net.learning_rates(cfg, it)
+        assert lr_g == pytest.approx(expected[0], rel=1e-12) and lr_v == pytest.approx(expected[1], rel=1e-12)

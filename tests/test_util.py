@@ -1,4 +1,10 @@
-"""Image I/O round trips, linearization rules, bad inputs, crops and config loading."""
+"""Image I/O round trips, linearization rules, bad inputs, orientation, metadata, output errors,
+crops and config loading."""
+
+import errno
+import io
+import os
+import stat
 
 import cv2
 import numpy as np
@@ -81,7 +87,7 @@ def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
     path = tmp_path / 'keep.png'
     util.write_image(str(path), np.zeros((2, 2, 3), np.float32))
     before = path.read_bytes()
-    monkeypatch.setattr(cv2, 'imwrite', lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    monkeypatch.setattr(cv2, 'imencode', lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         util.write_image(str(path), np.ones((2, 2, 3), np.float32))
     assert path.read_bytes() == before and len(list(tmp_path.iterdir())) == 1
@@ -109,8 +115,8 @@ def bad_files(tmp_path):
     cases = {
         'missing': (tmp_path / 'nope.png', 'no such file'),
         'empty': (tmp_path / 'empty.jpg', 'empty file'),
-        'truncated png': (tmp_path / 'trunc.png', 'cannot decode'),
-        'truncated tiff': (tmp_path / 'trunc.tif', 'cannot read TIFF'),
+        'truncated png': (tmp_path / 'trunc.png', 'truncated or corrupt PNG'),
+        'truncated tiff': (tmp_path / 'trunc.tif', 'truncated or corrupt TIFF'),
         'text as jpeg': (tmp_path / 'text.jpg', 'cannot decode'),
         'unsupported': (tmp_path / 'doc.txt', 'unsupported file type'),
         'folder': (tmp_path, 'is a folder'),
@@ -142,6 +148,328 @@ def test_list_images_expands_folders_and_globs(tmp_path):
     assert util.list_images([str(tmp_path)]) == [str(tmp_path / 'a.tif'), str(tmp_path / 'b.png')]
     assert util.list_images([str(tmp_path / '*.png')]) == [str(tmp_path / 'b.png')]
     assert util.list_images([str(tmp_path / '*.jpg')]) == [str(tmp_path / '*.jpg')]   # reported later as missing
+
+
+# ----------------------------------------------------------------------------------------------
+# Truncated, corrupt and lying files (issue 14)
+
+def smooth8(h=48, w=64):
+    """A smooth 8-bit image: JPEG codes it in several blocks of real data."""
+    y, x = np.mgrid[0:h, 0:w]
+    return np.dstack([x * 255 // w, y * 255 // h, (x + y) * 255 // (h + w)]).astype(np.uint8)
+
+
+def encoded(ext, img, *params):
+    ok, data = cv2.imencode(ext, img[..., ::-1], list(params))
+    assert ok
+    return data.tobytes()
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return str(path)
+
+
+def png_with_header(width, height, depth=8):
+    """A PNG whose header claims width x height pixels, with a few bytes of image data."""
+    import struct
+    import zlib
+    header = struct.pack('>IIBBBBB', width, height, depth, 2, 0, 0, 0)
+    return (util.PNG_SIGNATURE + util._png_chunk(b'IHDR', header)
+            + util._png_chunk(b'IDAT', zlib.compress(b'\0' * 64)) + util._png_chunk(b'IEND', b''))
+
+
+COMPLETE = {   # name -> (extension, encoded bytes)
+    'baseline jpeg': ('.jpg', encoded('.jpg', smooth8())),
+    'progressive jpeg': ('.jpg', encoded('.jpg', smooth8(), cv2.IMWRITE_JPEG_PROGRESSIVE, 1)),
+    'png': ('.png', encoded('.png', smooth8())),
+    'png16': ('.png', encoded('.png', smooth8().astype(np.uint16) * 257)),
+}
+
+
+@pytest.mark.parametrize('name', COMPLETE)
+def test_complete_files_read_exactly_as_opencv_decodes_them(tmp_path, name):
+    ext, data = COMPLETE[name]
+    path = tmp_path / f'ok{ext}'
+    path.write_bytes(data)
+    expected = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    samples = util.read_samples(str(path))
+    assert samples.dtype == expected.dtype and np.array_equal(samples, expected)
+
+
+@pytest.mark.parametrize('name', COMPLETE)
+@pytest.mark.parametrize('keep', [0.2, 0.5, 0.9, 0.99, -2])
+def test_truncated_files_are_named_errors(tmp_path, name, keep):
+    # OpenCV's imread fills a cut-off JPEG with grey, libjpeg only prints "Premature end of JPEG file".
+    ext, data = COMPLETE[name]
+    cut = data[:keep] if keep < 0 else data[:int(len(data) * keep)]
+    for label, content in (('cut', cut), ('zero-padded', cut.ljust(len(data), b'\0'))):
+        path = tmp_path / f'{label}{ext}'
+        path.write_bytes(content)
+        with pytest.raises(util.ImageError, match='truncated or corrupt .*re-export or re-copy it') as e:
+            util.read_samples(str(path))
+        assert str(path) in str(e.value), label
+
+
+def test_truncated_jpeg_with_a_complete_thumbnail_inside_is_an_error(tmp_path):
+    # The EXIF block may hold a thumbnail, itself a whole JPEG with its own end marker.
+    data = COMPLETE['baseline jpeg'][1]
+    thumbnail = encoded('.jpg', smooth8(8, 8))
+    app1 = b'Exif\x00\x00' + thumbnail
+    with_thumbnail = data[:2] + b'\xff\xe1' + (len(app1) + 2).to_bytes(2, 'big') + app1 + data[2:]
+    (tmp_path / 'whole.jpg').write_bytes(with_thumbnail)
+    np.testing.assert_array_equal(util.read_samples(str(tmp_path / 'whole.jpg')),
+                                  util.read_samples(_write(tmp_path / 'plain.jpg', data)))
+    (tmp_path / 'cut.jpg').write_bytes(with_thumbnail[:-len(data) // 3])
+    with pytest.raises(util.ImageError, match='cut.jpg: truncated or corrupt JPEG'):
+        util.read_samples(str(tmp_path / 'cut.jpg'))
+
+
+@pytest.mark.parametrize('width, height', [(100_000, 100_000), (30_000, 20_000)])
+def test_lying_png_header_is_refused_before_decoding(tmp_path, width, height):
+    path = _write(tmp_path / 'huge.png', png_with_header(width, height))
+    with pytest.raises(util.ImageError, match=f'huge.png: image too large \\({width}x{height}\\); downscale'):
+        util.read_samples(path)
+
+
+def test_lying_jpeg_header_is_refused_before_decoding(tmp_path):
+    data = bytearray(COMPLETE['baseline jpeg'][1])
+    sof = data.index(b'\xff\xc0')
+    data[sof + 5:sof + 9] = (60_000).to_bytes(2, 'big') * 2      # height, width in the frame header
+    with pytest.raises(util.ImageError, match=r'big.jpg: image too large \(60000x60000\)'):
+        util.read_samples(_write(tmp_path / 'big.jpg', bytes(data)))
+
+
+def test_opencv_errors_become_image_errors(tmp_path, monkeypatch):
+    path = _write(tmp_path / 'a.png', COMPLETE['png'][1])
+
+    def fail(*args):
+        raise cv2.error('OpenCV(5.0) loadsave.cpp: error: (-215:Assertion failed) in validateInputImageSize')
+    monkeypatch.setattr(cv2, 'imdecode', fail)
+    with pytest.raises(util.ImageError, match='a.png: truncated or corrupt PNG'):
+        util.read_samples(path)
+
+
+def test_content_not_extension_picks_the_reader(tmp_path):
+    png, jpeg = COMPLETE['png'][1], COMPLETE['baseline jpeg'][1]
+    expected_png = util.read_samples(_write(tmp_path / 'a.png', png))
+    np.testing.assert_array_equal(util.read_samples(_write(tmp_path / 'png.jpg', png)), expected_png)
+    np.testing.assert_array_equal(util.read_samples(_write(tmp_path / 'png.tif', png)), expected_png)
+    np.testing.assert_array_equal(util.read_samples(_write(tmp_path / 'jpeg.png', jpeg)),
+                                  util.read_samples(_write(tmp_path / 'a.jpg', jpeg)))
+    tifffile.imwrite(tmp_path / 'tiff.jpg', rgb16())
+    assert util.read_samples(str(tmp_path / 'tiff.jpg')).dtype == np.uint16
+
+
+# ----------------------------------------------------------------------------------------------
+# Orientation (EXIF / TIFF tag 274)
+
+STORED = np.array([[1, 2, 3], [4, 5, 6]])     # labels of the stored pixels, row by row
+# What a viewer shows for each Orientation value, worked out by hand from the EXIF definitions
+# (e.g. 6, "row 0 is the right side, column 0 the top": rotate 90 degrees clockwise).
+VIEWED = {1: [[1, 2, 3], [4, 5, 6]], 2: [[3, 2, 1], [6, 5, 4]], 3: [[6, 5, 4], [3, 2, 1]],
+          4: [[4, 5, 6], [1, 2, 3]], 5: [[1, 4], [2, 5], [3, 6]], 6: [[4, 1], [5, 2], [6, 3]],
+          7: [[6, 3], [5, 2], [4, 1]], 8: [[3, 6], [2, 5], [1, 4]]}
+BLOCK = 8
+
+
+def labelled(dtype=np.uint8):
+    """STORED as 8x8 blocks, each label a distinct colour."""
+    scale = 257 if dtype == np.uint16 else 1
+    colours = np.array([[0, 0, 0], [200, 30, 30], [30, 200, 30], [30, 30, 200], [200, 200, 30],
+                        [30, 200, 200], [200, 30, 200]]) * scale
+    return colours[np.kron(STORED, np.ones((BLOCK, BLOCK), int))].astype(dtype)
+
+
+def labels_of(img):
+    """Block labels back from an image of labelled() blocks (nearest colour, so JPEG loss is fine)."""
+    colours = labelled()[::BLOCK, ::BLOCK].reshape(-1, 3).astype(float)
+    centres = img[BLOCK // 2::BLOCK, BLOCK // 2::BLOCK].astype(float) / (257 if img.dtype == np.uint16 else 1)
+    return np.argmin(((centres[..., None, :] - colours) ** 2).sum(-1), axis=-1) + 1
+
+
+def exif_bytes(orientation, make=None, model=None):
+    from PIL import Image
+    exif = Image.Exif()
+    exif[util.ORIENTATION_TAG] = orientation
+    if make:
+        exif[0x010F], exif[0x0110] = make, model
+    return exif.tobytes()
+
+
+def write_oriented(path, orientation, kind):
+    from PIL import Image
+    if kind == 'tiff':
+        tifffile.imwrite(path, labelled(np.uint16), photometric='rgb',
+                         extratags=[(util.ORIENTATION_TAG, 'H', 1, orientation, True)])
+    elif kind == 'png16':   # Pillow cannot write 16-bit RGB: OpenCV's PNG with an eXIf chunk
+        with open(path, 'wb') as f:
+            util._write_png(f, labelled(np.uint16), None, exif_bytes(orientation))
+    else:
+        Image.fromarray(labelled()).save(path, quality=95, exif=exif_bytes(orientation))
+
+
+@pytest.mark.parametrize('kind, ext', [('jpeg', '.jpg'), ('png', '.png'), ('png16', '.png'), ('tiff', '.tif')])
+def test_all_eight_orientations_are_shown_as_a_viewer_shows_them(tmp_path, kind, ext):
+    for orientation, viewed in VIEWED.items():
+        path = str(tmp_path / f'o{orientation}{ext}')
+        write_oriented(path, orientation, kind)
+        samples = util.read_samples(path)
+        assert samples.dtype == (np.uint8 if kind in ('jpeg', 'png') else np.uint16)
+        assert samples.flags['C_CONTIGUOUS']
+        np.testing.assert_array_equal(labels_of(samples), viewed, err_msg=f'orientation {orientation}')
+
+
+def test_orientation_matches_pillow(tmp_path):
+    from PIL import Image, ImageOps
+    for orientation in VIEWED:
+        path = str(tmp_path / f'o{orientation}.png')
+        write_oriented(path, orientation, 'png')
+        np.testing.assert_array_equal(util.read_samples(path), np.asarray(ImageOps.exif_transpose(Image.open(path))))
+
+
+def test_broken_exif_is_ignored(tmp_path):
+    data = COMPLETE['baseline jpeg'][1]
+    app1 = b'Exif\x00\x00MM\x00*\xff\xff'     # an IFD offset far past the end
+    path = _write(tmp_path / 'a.jpg', data[:2] + b'\xff\xe1' + (len(app1) + 2).to_bytes(2, 'big') + app1 + data[2:])
+    np.testing.assert_array_equal(util.read_samples(path), util.read_samples(_write(tmp_path / 'b.jpg', data)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Metadata carried over to results (issue 15)
+
+def icc_profile():
+    from PIL import ImageCms
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile('sRGB')).tobytes()
+
+
+def camera_jpeg(path, icc):
+    from PIL import Image
+    Image.fromarray(labelled()).save(path, quality=95, icc_profile=icc,
+                                     exif=exif_bytes(6, 'Canon', 'EOS 5D'))
+    return str(path)
+
+
+def exif_of(block):
+    from PIL import Image
+    exif = Image.Exif()
+    exif.load(block)
+    return exif
+
+
+@pytest.mark.parametrize('icc', [icc_profile(), icc_profile() + b'\0' * 70_000])   # 2 APP2 segments
+def test_read_metadata_of_a_jpeg(tmp_path, icc):
+    metadata = util.read_metadata(camera_jpeg(tmp_path / 'cam.jpg', icc))
+    assert metadata['icc_profile'] == icc
+    exif = exif_of(metadata['exif'])
+    assert (exif[0x010F], exif[0x0110], exif[util.ORIENTATION_TAG]) == ('Canon', 'EOS 5D', 6)
+
+
+def test_read_metadata_without_any(tmp_path):
+    for name, data in (('a.jpg', COMPLETE['baseline jpeg'][1]), ('a.png', COMPLETE['png'][1])):
+        assert util.read_metadata(_write(tmp_path / name, data)) == {'icc_profile': None, 'exif': None}
+    tifffile.imwrite(tmp_path / 'a.tif', rgb16())
+    assert util.read_metadata(str(tmp_path / 'a.tif')) == {'icc_profile': None, 'exif': None}
+
+
+@pytest.mark.parametrize('fmt, ext', [('png', '.png'), ('png16', '.png'), ('tiff16', '.tif')])
+def test_results_carry_the_profile_and_upright_exif(tmp_path, fmt, ext):
+    from PIL import Image
+    icc = icc_profile()
+    source = camera_jpeg(tmp_path / 'cam.jpg', icc)
+    samples = util.read_samples(source)                  # turned upright: 24 x 16
+    out = util.write_image(str(tmp_path / f'out{ext}'), samples, fmt, metadata=util.read_metadata(source))
+    if fmt == 'tiff16':
+        with tifffile.TiffFile(out) as tif:
+            tags = tif.pages[0].tags
+            assert tags.valueof(34675) == icc
+            assert (tags.valueof(271), tags.valueof(272), tags.valueof(274)) == ('Canon', 'EOS 5D', 1)
+    else:
+        with Image.open(out) as png:                      # a second reader: Pillow
+            assert png.info['icc_profile'] == icc
+            exif = png.getexif()
+            assert (exif[0x010F], exif[0x0110], exif[util.ORIENTATION_TAG]) == ('Canon', 'EOS 5D', 1)
+    back = util.read_metadata(out)
+    assert back['icc_profile'] == icc and exif_of(back['exif'])[0x010F] == 'Canon'
+    np.testing.assert_array_equal(labels_of(util.read_samples(out)), VIEWED[6])   # not turned twice
+
+
+def test_tiff_metadata_is_read(tmp_path):
+    icc = icc_profile()
+    tifffile.imwrite(tmp_path / 'a.tif', rgb16(), photometric='rgb', iccprofile=icc,
+                     extratags=[(0x010F, 's', 0, 'Nikon', True), (0x0110, 's', 0, 'D850', True)])
+    metadata = util.read_metadata(str(tmp_path / 'a.tif'))
+    exif = exif_of(metadata['exif'])
+    assert metadata['icc_profile'] == icc and (exif[0x010F], exif[0x0110]) == ('Nikon', 'D850')
+
+
+def test_unreadable_exif_does_not_stop_a_result(tmp_path):
+    out = util.write_image(str(tmp_path / 'out.png'), rgb8(), metadata={'icc_profile': None, 'exif': b'Exif\0\0junk'})
+    assert util.read_metadata(out) == {'icc_profile': None, 'exif': None}
+
+
+# ----------------------------------------------------------------------------------------------
+# Output files: permissions and unusable locations
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.mark.parametrize('fmt, ext', [('png', '.png'), ('tiff16', '.tif')])
+def test_results_get_the_usual_permissions(tmp_path, umask_022, fmt, ext):
+    path = util.write_image(str(tmp_path / f'out{ext}'), rgb8(), fmt)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644          # like any new file, not mkstemp's 0600
+
+
+class FullDisk(io.FileIO):
+    def write(self, data):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+
+def refuse(error_number):
+    def fake_open(path, mode):
+        raise OSError(error_number, os.strerror(error_number), path)
+    return fake_open
+
+
+@pytest.mark.parametrize('fmt, ext', [('png', '.png'), ('png16', '.png'), ('tiff16', '.tif')])
+@pytest.mark.parametrize('fake_open, message', [
+    (FullDisk, 'no space left on device: free some space or choose another --output-dir'),
+    (refuse(errno.EACCES), 'permission denied: choose another --output-dir'),   # (tests run as root)
+    (refuse(errno.EROFS), 'read-only file system'),
+])
+def test_write_failures_are_output_errors(tmp_path, monkeypatch, fmt, ext, fake_open, message):
+    path = tmp_path / f'out{ext}'
+    util.write_image(str(path), rgb8(), fmt)
+    before = path.read_bytes()
+    monkeypatch.setattr(util, 'open', fake_open, raising=False)
+    with pytest.raises(util.OutputError) as e:
+        util.write_image(str(path), rgb8(), fmt)
+    assert str(e.value).startswith(f'{path}: cannot write the image: {message}')
+    assert isinstance(e.value, OSError) and path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]               # no temporary left behind
+
+
+def test_unusable_output_locations(tmp_path):
+    (tmp_path / 'file').write_text('x')
+    (tmp_path / 'folder.png').mkdir()
+    cases = {tmp_path / 'file' / 'out.png': 'part of the folder path is a file',
+             tmp_path / 'file' / 'sub' / 'out.png': 'part of the folder path is a file',
+             tmp_path / 'folder.png': 'a folder has that name'}
+    for path, message in cases.items():
+        with pytest.raises(util.OutputError, match=f'{path}: cannot write the image: {message}'):
+            util.write_image(str(path), rgb8())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['file', 'folder.png']
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root may write anywhere')
+def test_read_only_folder(tmp_path):
+    (tmp_path / 'locked').mkdir(mode=0o555)
+    with pytest.raises(util.OutputError, match='permission denied'):
+        util.write_image(str(tmp_path / 'locked' / 'out.png'), rgb8())
 
 
 def test_crops():

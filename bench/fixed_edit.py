@@ -1,0 +1,93 @@
+"""Baseline for paired data: ONE fixed edit for every frame, fitted to the training pairs.
+
+    python bench/fixed_edit.py [CONFIG] [--out DIR] [--steps 600] [--key=value ...]
+    python bench/fixed_edit.py sintel --input_dir=../shared/data/sintel/inputs \
+        --target_dir=../shared/data/sintel/outputs
+
+The same exposure, gamma, white balance, tone curve and colour curve parameters (filters.py's own
+filters, in that order) are applied to every frame; they are fitted by Adam through the filters to
+the training split's aligned input/target patches (data.make_pair_provider: 64x64, the agent's
+resolution), minimizing the mean squared error. The fitted edit is then applied at full resolution to
+the held-out inputs and written to --out/<name>.png (score them with `python score.py OUT TARGETS`),
+and the mean PSNR against the held-out targets is printed. A paired agent, which sees each frame,
+should beat this clearly: it is what a colourist's single grade for the whole film achieves.
+"""
+import argparse
+import os
+import sys
+
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, PROJECT_DIR)   # runnable as `python bench/fixed_edit.py` from anywhere
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from skimage.metrics import peak_signal_noise_ratio  # noqa: E402
+
+import data  # noqa: E402
+import util  # noqa: E402
+from filters import (ColorFilter, ExposureFilter, GammaFilter, ImprovedWhiteBalanceFilter,  # noqa: E402
+                     ToneFilter)
+
+CHAIN = (ExposureFilter, GammaFilter, ImprovedWhiteBalanceFilter, ToneFilter, ColorFilter)
+
+
+def fit(cfg, patches, steps, lr=0.05, seed=0):
+    """Pre-activations of CHAIN, shared by all patches, that minimize the MSE to the targets."""
+    chain = [f(cfg) for f in CHAIN]
+    raw = [tf.Variable(tf.zeros([1, f.num_params])) for f in chain]
+    optimizer = tf.keras.optimizers.Adam(lr)
+    inputs, targets = tf.constant(patches[..., :3]), tf.constant(patches[..., 3:])
+    rng = np.random.default_rng(seed)
+
+    @tf.function
+    def step(index):
+        x, y = tf.gather(inputs, index), tf.gather(targets, index)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(tf.clip_by_value(apply(chain, raw, x), 0.0, 1.0) - y))
+        optimizer.apply_gradients(zip(tape.gradient(loss, raw), raw))
+        return loss
+
+    for i in range(steps):
+        loss = step(rng.choice(len(patches), min(256, len(patches)), replace=False))
+        if i % 100 == 0 or i == steps - 1:
+            print(f"step {i:4d}: training MSE {float(loss):.5f}", file=sys.stderr, flush=True)
+    return chain, raw
+
+
+def apply(chain, raw, images):
+    for f, r in zip(chain, raw):
+        images = f.apply(images, tf.repeat(r, tf.shape(images)[0], axis=0))
+    return images
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], epilog=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', nargs='?', default='sintel')
+    parser.add_argument('--out', default=os.path.join('outputs', 'fixed_edit'), help='result folder')
+    parser.add_argument('--steps', type=int, default=600, help='Adam steps (batches of 256 patches)')
+    args, overrides = parser.parse_known_args(argv)
+    cfg = util.load_config(args.config, overrides + ['--seed=0'])
+    try:
+        patches = data.make_pair_provider(cfg, 'train').patches
+        held_out = data.folder_split(cfg, 'input', 'val')
+        targets = data.matching_targets(held_out, data._resolve(cfg.target_dir))
+    except data.DataError as e:
+        raise SystemExit(f"error: {e}")
+    chain, raw = fit(cfg, patches, args.steps)
+    for f, r in zip(chain, raw):
+        values = np.asarray(f.parameters(r)).ravel()
+        print(f"{type(f).__name__:28s} " + ' '.join(f'{v:.3f}' for v in values))
+    scores = []
+    for source, target in zip(held_out, targets):
+        img = util.linearize(util.read_image(source), cfg.input_encoding)
+        out = np.clip(apply(chain, raw, tf.constant(img[None]))[0].numpy(), 0.0, 1.0)
+        util.write_image(os.path.join(args.out, os.path.splitext(os.path.basename(source))[0] + '.png'), out)
+        scores.append(peak_signal_noise_ratio(util.read_image(target), util.quantize(out, 8) / np.float32(255),
+                                              data_range=1.0))
+    print(f"fixed edit on {len(scores)} held-out frames: PSNR {np.mean(scores):.2f} dB "
+          f"(results in {args.out})")
+
+
+if __name__ == '__main__':
+    main()
