@@ -2,7 +2,7 @@
 
   python evaluate.py <config> <model-name> <images, folders or globs...>
   python evaluate.py --recipe outputs/A.tif.steps.json <images...>
-  python evaluate.py --demo          (the shipped Sintel model on photos bundled with scikit-image)
+  python evaluate.py --demo          (the shipped photo model on badly exposed photos from scikit-image)
 
 The agent looks at the 64x64 centre square of each (linearized) image, picks 5 filters and their
 parameters (argmax choice; dropout stays on, so use --seed for repeatable output), and the same
@@ -29,7 +29,7 @@ import numpy as np
 
 RECIPE_VERSION = 1
 MIN_SIDE = 16          # smaller images give the agent no usable 64x64 view
-DEMO_MODEL = ('sintel', 'pretrained')
+DEMO_MODEL = ('photos', 'pretrained')
 LUT_SIZES = (33, 65)
 
 EPILOG = """\
@@ -82,7 +82,8 @@ def parse_args(argv):
                              '(with --recipe: only images)')
     parser.add_argument('--recipe', help='apply this saved <name>.steps.json to the images (no network)')
     parser.add_argument('--demo', action='store_true',
-                        help='retouch sample photos bundled with scikit-image with the shipped model')
+                        help='correct sample photos bundled with scikit-image, rendered too dark or too '
+                             'bright, with the shipped photo model (photos pretrained)')
     parser.add_argument('--output-dir', default='outputs', help='where results go (default: outputs/)')
     parser.add_argument('--format', choices=['png', 'png16', 'tiff16'], default='png',
                         help='retouched image: 8-bit PNG (default), 16-bit PNG or 16-bit TIFF')
@@ -325,7 +326,8 @@ def read_input(path, encoding):
 
 def photo_seed(seed, samples):
     """--seed and a photo's pixels -> the photo's own dropout seed (a non-negative int64): its edit then
-    depends on nothing else (not its name, its position, its batch or its shard)."""
+    depends on nothing else (not its name, its position, its batch or its shard). Each photo draws its
+    own masks, as each image of a batch did in the original, so a set's scores do not hang on one draw."""
     digest = hashlib.blake2b(f'{seed} {samples.dtype} {samples.shape}'.encode(), digest_size=8)
     digest.update(np.ascontiguousarray(samples).data)
     return int.from_bytes(digest.digest(), 'little') >> 1
@@ -556,22 +558,22 @@ def lut_comments(photo, labels):
 
 # ----------------------------------------------------------------------------------------------
 
-DEMO_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket')   # bundled with scikit-image, no download
+# scikit-image's bundled photos (no download), each rendered with an exposure error (EV).
+DEMO_PHOTOS = (('astronaut', -1.5), ('coffee', +1.5), ('chelsea', -1.0))
 
 
 def prepare_demo_inputs(folder):
-    """Writes scikit-image's bundled photos as the shipped Sintel model's kind of input.
-
-    The model was trained on flat, dark renders whose values are close to linear light, so the
-    demo converts the (sRGB) photos to linear light, x^2.2, which makes them look like such renders.
-    """
+    """Writes scikit-image's bundled photos as if shot with exposure errors, for the photo model:
+    linear light x 2^EV, clipped as a sensor clips, back to 8-bit sRGB (data.render_exposure)."""
     import skimage.data
+    import data
     import util
     os.makedirs(folder, exist_ok=True)
-    for name in DEMO_PHOTOS:
+    for name, ev in DEMO_PHOTOS:
         photo = getattr(skimage.data, name)()[..., :3].astype(np.float32) / 255
-        util.write_image(os.path.join(folder, f'{name}.png'), photo ** 2.2)
-    print(f"demo inputs: {len(DEMO_PHOTOS)} photos from scikit-image, linearized, in {folder}")
+        util.write_image(os.path.join(folder, f'{name}_ev{ev:+.1f}.png'), data.render_exposure(photo, ev))
+    print(f"demo inputs: {len(DEMO_PHOTOS)} photos from scikit-image with exposure errors "
+          f"({', '.join(f'{n} {ev:+.1f} EV' for n, ev in DEMO_PHOTOS)}) in {folder}")
     return folder
 
 

@@ -7,7 +7,6 @@ iterations and every 500th). Running the same command again resumes from the new
 """
 import argparse
 import collections
-import json
 import os
 import signal
 import sys
@@ -58,10 +57,7 @@ def load_or_create_config(args, overrides, model_dir):
         cfg = util.apply_overrides(util.load_snapshot(snapshot, args.config), overrides)
     check_counts(cfg)
     os.makedirs(model_dir, exist_ok=True)
-    tmp = snapshot + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(util.config_to_dict(cfg), f, indent=1)
-    os.replace(tmp, snapshot)
+    util.write_json(snapshot, util.config_to_dict(cfg))
     with open(os.path.join(model_dir, 'commands.txt'), 'a') as f:
         f.write(' '.join(['python', 'train.py', args.config, args.model_name] + overrides) + '\n')
     return cfg

@@ -601,9 +601,13 @@ def _upright_exif(exif, shape):
 def write_json(path, obj):
     """Writes obj as indented JSON atomically (a temporary file, then rename)."""
     tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, 'w') as f:
+            json.dump(obj, f, indent=1)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):     # only after a failure: no half-written file left behind
+            os.remove(tmp)
 
 
 # ----------------------------------------------------------------------------------------------

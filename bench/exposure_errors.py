@@ -1,6 +1,6 @@
 """Validation for exposure correction: can a method fix wrong exposures and leave good photos alone?
 
-    python bench/exposure_errors.py [CONFIG MODEL] [--photos DIR | --split val] [--out DIR] [--seed 0]
+    python bench/exposure_errors.py [CONFIG MODEL] [--photos DIR] [--out DIR] [--seeds 0 1 2 3 4]
     python bench/exposure_errors.py photos pretrained          # the shipped photo model + baselines
 
 Each held-out good photo (the config's validation split: `python data.py photos --list val`) is
@@ -12,7 +12,8 @@ corrects all five renders, and per method the table reports, in dB (mean over ph
                left nearly alone);
   consistency  mean PSNR between the five corrections of one photo (one photo, one look).
 The model corrects the renders through evaluate.py (a subprocess: exactly what a user runs, with
---seed); the baselines are bench/baselines.py's, plus the model-free gain to a mean of 0.45.
+--seed), once per seed of --seeds: a seed is one draw of the test-time dropout masks for every photo,
+so each seed gets its own row, and their mean is reported too; the baselines are bench/baselines.py's, plus the model-free gain to a mean of 0.45.
 The renders and corrections are kept in --out (default outputs/exposure_errors/) for inspection.
 """
 import argparse
@@ -99,7 +100,8 @@ def main(argv=None):
     parser.add_argument('model', nargs='?', help='model name under models/<config>/ (none: baselines only)')
     parser.add_argument('--photos', help='folder of good photos to use instead of the config\'s val split')
     parser.add_argument('--out', default=os.path.join('outputs', 'exposure_errors'), help='work folder')
-    parser.add_argument('--seed', type=int, default=0, help='evaluate.py --seed (default 0)')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0],
+                        help='evaluate.py --seed values, one model run each (default: 0)')
     args = parser.parse_args(argv)
 
     cfg = util.load_config(args.config)
@@ -116,15 +118,21 @@ def main(argv=None):
         rows[name] = table_row(originals, {(stem, ev): fn(util.read_image(
             os.path.join(renders, f'{stem}_ev{ev:+.1f}.png'))) for stem in originals for ev in EVS})
     if args.model:
-        results = model_corrections(args.config, args.model, renders, os.path.join(args.out, args.model), args.seed)
-        rows[f'model {args.config}/{args.model}'] = table_row(
-            originals, {(stem, ev): results[f'{stem}_ev{ev:+.1f}'] for stem in originals for ev in EVS})
+        runs = []
+        for seed in args.seeds:
+            results = model_corrections(args.config, args.model, renders,
+                                        os.path.join(args.out, f'{args.model}_seed{seed}'), seed)
+            runs.append(table_row(originals, {(stem, ev): results[f'{stem}_ev{ev:+.1f}']
+                                              for stem in originals for ev in EVS}))
+            rows[f'model {args.config}/{args.model} seed {seed}'] = runs[-1]
+        if len(runs) > 1:
+            rows[f'model, mean of {len(runs)} seeds'] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
     print(f"{len(originals)} photos ({args.photos or f'{args.config} validation split'}) at EV "
           f"{', '.join(f'{ev:+.1f}' for ev in EVS)}; PSNR in dB")
-    print(f"{'method':32} {'fix':>6} {'keep':>6} {'consistency':>11}")
+    print(f"{'method':36} {'fix':>6} {'keep':>6} {'consistency':>11}")
     for name, row in rows.items():
-        print(f"{name:32} {row['fix']:6.2f} {row['keep']:6.2f} {row['consistency']:11.2f}")
-    print(json.dumps({'photos': len(originals), 'evs': EVS, 'seed': args.seed, 'scores': rows}))
+        print(f"{name:36} {row['fix']:6.2f} {row['keep']:6.2f} {row['consistency']:11.2f}")
+    print(json.dumps({'photos': len(originals), 'evs': EVS, 'seeds': args.seeds, 'scores': rows}))
 
 
 if __name__ == '__main__':

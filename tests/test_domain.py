@@ -2,7 +2,6 @@
 photo (still retouching it) and not about its own held-out frames."""
 import os
 
-import numpy as np
 import pytest
 from skimage import data as skdata
 

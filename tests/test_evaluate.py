@@ -132,7 +132,7 @@ def test_missing_model_lists_what_exists(workspace, monkeypatch, capsys):
     err = refused(capsys)
     assert 'tiny' in err and 'train.py sintel nothere' in err
     # Both places looked in are named: below the working directory, then below the project.
-    assert f"models/sintel/nothere/" in err and f"{util.PROJECT_DIR}/models/sintel/nothere/" in err
+    assert "models/sintel/nothere/" in err and f"{util.PROJECT_DIR}/models/sintel/nothere/" in err
     assert run(workspace, monkeypatch, ['sintel', 'tiny', 'photos/a.tif', '--step', '99']) == 2
     assert 'available steps: 7' in refused(capsys)
 

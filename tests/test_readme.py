@@ -68,11 +68,11 @@ def test_readme_demo_and_recipe_run_as_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)                  # a user's folder: models are found in the project
     evaluate = load_script('evaluate.py')
     runnable = [c for c in readme_commands() if c[0] == 'evaluate.py' and ('--demo' in c or '--recipe' in c)]
-    assert [c[1:] for c in runnable] == [['--demo'], ['--recipe', 'outputs/rocket.png.steps.json',
+    assert [c[1:] for c in runnable] == [['--demo'], ['--recipe', 'outputs/astronaut_ev-1.5.png.steps.json',
                                                        'outputs/demo_inputs/', '--output-dir', 'outputs/again']]
     for command in runnable:
         assert evaluate.main(command[1:]) == 0, command
-    assert sorted(os.listdir('outputs/again')) and os.path.exists('outputs/again/chelsea.png.retouched.png')
+    assert sorted(os.listdir('outputs/again')) and os.path.exists('outputs/again/chelsea_ev-1.0.png.retouched.png')
 
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED_DATA, 'photos')), reason='needs ../shared/data')
