@@ -559,7 +559,7 @@ def lut_comments(photo, labels):
 # ----------------------------------------------------------------------------------------------
 
 # scikit-image's bundled photos (no download), each rendered with an exposure error (EV).
-DEMO_PHOTOS = (('astronaut', -1.5), ('coffee', +1.5), ('chelsea', -1.0))
+DEMO_PHOTOS = (('astronaut', -1.5), ('coffee', +1.0), ('chelsea', -1.0))
 
 
 def prepare_demo_inputs(folder):
