@@ -25,7 +25,9 @@ REWARD_FLAG, STOPPED, STEP, USAGE = 0, 1, 2, 3
 class Actor(tf.Module):
     """The generator's weights: shared parameter extractor + 8 filter heads, and the selector branch."""
 
-    def __init__(self, cfg, filters, rng):
+    def __init__(self, cfg, filters, rng, weight_dtype=tf.float32):
+        """weight_dtype float16 makes a storage copy for a half-size export (GAN.save_actor); the
+        weights are cast to the compute dtype on use either way."""
         super().__init__(name='generator')
         if cfg.masking or not cfg.shared_feature_extractor or not cfg.img_include_states:
             raise ValueError("config: masking=True, shared_feature_extractor=False and img_include_states=False"
@@ -34,15 +36,16 @@ class Actor(tf.Module):
         channels = 3 + cfg.num_state_dim
         features = cfg.feature_extractor_dims
         self.dropout_rate = 1.0 - cfg.dropout_keep_prob
-        self.features = ConvTower(channels, rng, dtype, cfg.base_channels, name='features')
-        self.filter_fc1 = [Dense(features, cfg.fc1_size, rng, dtype, name=f'filter_{j}_fc1')
+        w = dict(weight_dtype=weight_dtype)
+        self.features = ConvTower(channels, rng, dtype, cfg.base_channels, name='features', **w)
+        self.filter_fc1 = [Dense(features, cfg.fc1_size, rng, dtype, name=f'filter_{j}_fc1', **w)
                            for j in range(len(filters))]
         # n_j parameters + 6 mask outputs: unused (masking off) but present in the original checkpoint.
-        self.filter_fc2 = [Dense(cfg.fc1_size, f.num_params + 6, rng, dtype, name=f'filter_{j}_fc2')
+        self.filter_fc2 = [Dense(cfg.fc1_size, f.num_params + 6, rng, dtype, name=f'filter_{j}_fc2', **w)
                            for j, f in enumerate(filters)]
-        self.selector_features = ConvTower(channels, rng, dtype, cfg.base_channels, name='action_selection')
-        self.selector_fc1 = Dense(features, cfg.fc1_size, rng, dtype, name='selector_fc1')
-        self.selector_fc2 = Dense(cfg.fc1_size, len(filters), rng, dtype, name='selector_fc2')
+        self.selector_features = ConvTower(channels, rng, dtype, cfg.base_channels, name='action_selection', **w)
+        self.selector_fc1 = Dense(features, cfg.fc1_size, rng, dtype, name='selector_fc1', **w)
+        self.selector_fc2 = Dense(cfg.fc1_size, len(filters), rng, dtype, name='selector_fc2', **w)
         self.num_params = [f.num_params for f in filters]
 
     def __call__(self, images, states, seed):

@@ -92,7 +92,9 @@ img_channels = 3
 summary_freq = 100                 # TensorBoard scalars every N iterations
 vis_draw_critic_scores = True      # overlay discriminator scores in visualizations
 write_image_interval = 400         # training visualization every N iterations (incl. 0)
-checkpoint_interval = 500          # checkpoint when (iter + 1) % N == 0
+checkpoint_interval = 500          # checkpoint when (iter + 1) % N == 0 (only the newest is kept)
+actor_snapshot_interval = 0        # also keep the actor's weights every N iterations as actors/actor-N,
+                                   # for a score curve (evaluate.py --step N); 0: never
 realtime_vis = False               # unsupported (no display); kept for completeness
 
 # --- Data. Inputs: the FiveK pack of fetch_fivek.py (linear ProPhoto 80x80 crops).

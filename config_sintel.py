@@ -24,3 +24,4 @@ target_set = None
 target_encoding = 'display'
 val_fraction = 0.15                     # 15% of the frames (85): validation, never trained on
 val_first = '0345.jpg'                  # ... the block 0345.jpg-0509.jpg (see above)
+actor_snapshot_interval = 2000          # the held-out score curve of the model card (24.5 MB each)

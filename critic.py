@@ -29,10 +29,11 @@ def glorot_uniform(rng, shape, fan_in, fan_out):
 class Dense(tf.Module):
     """fully_connected: x W + b with Xavier-uniform W and zero b; kernel layout [in, out]."""
 
-    def __init__(self, units_in, units_out, rng, compute_dtype=tf.float32, name=None):
+    def __init__(self, units_in, units_out, rng, compute_dtype=tf.float32, name=None, weight_dtype=tf.float32):
         super().__init__(name=name)
-        self.kernel = tf.Variable(glorot_uniform(rng, [units_in, units_out], units_in, units_out), name='weights')
-        self.bias = tf.Variable(tf.zeros([units_out]), name='biases')
+        kernel = glorot_uniform(rng, [units_in, units_out], units_in, units_out)
+        self.kernel = tf.Variable(tf.cast(kernel, weight_dtype), name='weights')
+        self.bias = tf.Variable(tf.zeros([units_out], weight_dtype), name='biases')
         self.compute_dtype = compute_dtype
 
     def __call__(self, x):
@@ -43,11 +44,13 @@ class Dense(tf.Module):
 class Conv(tf.Module):
     """conv2d 4x4, stride 2, SAME padding, Xavier-uniform kernel [kh, kw, in, out], zero bias."""
 
-    def __init__(self, channels_in, channels_out, rng, compute_dtype=tf.float32, name=None):
+    def __init__(self, channels_in, channels_out, rng, compute_dtype=tf.float32, name=None,
+                 weight_dtype=tf.float32):
         super().__init__(name=name)
         shape = [4, 4, channels_in, channels_out]
-        self.kernel = tf.Variable(glorot_uniform(rng, shape, 16 * channels_in, 16 * channels_out), name='weights')
-        self.bias = tf.Variable(tf.zeros([channels_out]), name='biases')
+        kernel = glorot_uniform(rng, shape, 16 * channels_in, 16 * channels_out)
+        self.kernel = tf.Variable(tf.cast(kernel, weight_dtype), name='weights')
+        self.bias = tf.Variable(tf.zeros([channels_out], weight_dtype), name='biases')
         self.compute_dtype = compute_dtype
 
     def __call__(self, x, planes=None):
@@ -80,10 +83,11 @@ class ConvTower(tf.Module):
     The input is an image plus per-image values shown as constant planes (spec 4.4), all minus 0.5.
     """
 
-    def __init__(self, channels_in, rng, compute_dtype=tf.float32, base_channels=32, name=None):
+    def __init__(self, channels_in, rng, compute_dtype=tf.float32, base_channels=32, name=None,
+                 weight_dtype=tf.float32):
         super().__init__(name=name)
         widths = [channels_in] + [base_channels * 2 ** i for i in range(4)]
-        self.convs = [Conv(a, b, rng, compute_dtype, name=f'Conv_{i}')
+        self.convs = [Conv(a, b, rng, compute_dtype, name=f'Conv_{i}', weight_dtype=weight_dtype)
                       for i, (a, b) in enumerate(zip(widths, widths[1:]))]
 
     def __call__(self, images, planes):

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
+import image_io
 import util
 
 SOURCE_SIZE = 80     # side of the square crops every image is reduced to (spec 7.2, 7.3, 7.6)
@@ -242,7 +243,7 @@ def matching_targets(inputs, target_dir):
 # ----------------------------------------------------------------------------------------------
 # The input domain: what a model was trained on, so evaluation can tell a photo far outside it
 
-DOMAIN_STATISTICS = ('brightness', 'contrast', 'saturation')   # util.image_statistics, in order
+DOMAIN_STATISTICS = ('brightness', 'contrast', 'saturation')   # image_io.image_statistics, in order
 DOMAIN_PERCENTILES = (0.5, 5, 50, 95, 99.5)
 
 
@@ -256,7 +257,7 @@ def input_domain(cfg, provider, count=2000):
     patches = np.asarray(provider.patches[rows][:, m:m + PATCH_SIZE, m:m + PATCH_SIZE], np.float32)
     if provider.transform is not None:
         patches = provider.transform(patches, rng)
-    stats = np.array([util.image_statistics(p[..., :3]) for p in patches])
+    stats = np.array([image_io.image_statistics(p[..., :3]) for p in patches])
     domain = {'encoding': cfg.input_encoding, 'patches': len(patches),
               'percentiles': list(DOMAIN_PERCENTILES)}
     for k, name in enumerate(DOMAIN_STATISTICS):
@@ -269,7 +270,7 @@ def outside_domain(domain, img):
     outside the range of 99% of the model's training inputs (percentiles 0.5 to 99.5); [] when the
     photo looks like what it was trained on."""
     found = []
-    for name, value in zip(DOMAIN_STATISTICS, util.image_statistics(img)):
+    for name, value in zip(DOMAIN_STATISTICS, image_io.image_statistics(img)):
         low, high = domain[name][0], domain[name][-1]
         if not low <= value <= high:
             found.append((name, value, low, high))
@@ -420,7 +421,7 @@ def _list_folder(folder, role, kind):
     if not os.path.isdir(folder):
         raise DataError(_no_data(folder, role, kind, 'folder not found'))
     names = sorted(n for n in os.listdir(folder)
-                   if n.lower().endswith(util.IMAGE_EXTENSIONS) and not n.startswith('.'))
+                   if n.lower().endswith(image_io.IMAGE_EXTENSIONS) and not n.startswith('.'))
     if not names:
         raise DataError(_no_data(folder, role, kind, 'no images (JPEG/PNG/TIFF/RAW) in the folder'))
     return [os.path.join(folder, n) for n in names]
@@ -485,13 +486,13 @@ def _load_images(paths, encoding, role, kind, rng):
 def _read_squares(paths, encodings, role, kind):
     """The 80x80 squares of the images (in a thread pool), None for an unreadable one (warned)."""
     for encoding in set(encodings):
-        if encoding not in util.ENCODINGS:
-            raise DataError(f"{role}_encoding={encoding!r}: use one of {', '.join(util.ENCODINGS)}")
+        if encoding not in image_io.ENCODINGS:
+            raise DataError(f"{role}_encoding={encoding!r}: use one of {', '.join(image_io.ENCODINGS)}")
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
         results = list(pool.map(_read_square, paths, encodings))
     squares, small, skipped = [], [], 0
     for path, result in zip(paths, results):
-        if isinstance(result, util.ImageError):
+        if isinstance(result, image_io.ImageError):
             print(f"warning: skipping unreadable image: {result}", file=sys.stderr)
             skipped += 1
             result = None
@@ -509,15 +510,15 @@ def _read_square(path, encoding):
     """80x80 INTER_AREA reduction of the linearized image's centre square; an ImageError when
     unreadable; (width, height) when too small."""
     try:
-        img = util.read_image(path)
-    except util.ImageError as e:
+        img = image_io.read_image(path, image_io.raw_curve(encoding))
+    except image_io.ImageError as e:
         return e
     h, w = img.shape[:2]
     if min(h, w) < SOURCE_SIZE:
         return (w, h)
     # Linearize the whole image, as evaluation does, so 'srgb' normalizes by the image's maximum.
-    img = util.linearize(img, encoding)
-    return cv2.resize(util.center_square(img), (SOURCE_SIZE, SOURCE_SIZE),
+    img = image_io.linearize(img, encoding)
+    return cv2.resize(image_io.center_square(img), (SOURCE_SIZE, SOURCE_SIZE),
                       interpolation=cv2.INTER_AREA)
 
 

@@ -98,7 +98,8 @@ def parse_args(argv):
                         help='seed the test-time dropout for repeatable output: a photo\'s edit then '
                              'depends only on the seed and its pixels (not its name, its position or the '
                              'other photos), e.g. --seed 7')
-    parser.add_argument('--step', type=int, help='checkpoint step to load (default: newest)')
+    parser.add_argument('--step', type=int, help='checkpoint step to load (default: newest): a training '
+                        'checkpoint model.ckpt-N, or an actor kept every actor_snapshot_interval (actors/actor-N)')
     parser.add_argument('--batch-size', type=positive_int, default=64,
                         help='images per agent batch (default 64; with --seed, a photo\'s edit is the same '
                              'in every run with the same batch size)')
@@ -117,7 +118,8 @@ def parse_args(argv):
                              'once; with --seed each photo is retouched as in one run, e.g. --shard 3/8')
     parser.add_argument('--skip-existing', action='store_true',
                         help='skip photos whose <name>.retouched.* already exists in the output folder (it '
-                             'is written last, so its set is complete), e.g. to rerun a failed shard')
+                             'is written last, so its set is complete; with --lut, also its .cube), e.g. to '
+                             'rerun a failed shard')
     args = parser.parse_args(argv)
     if args.demo:
         args.config, args.model, args.images = *DEMO_MODEL, args.args
@@ -185,7 +187,8 @@ def load_model(config, name, step):
     snapshot = os.path.join(model_dir, 'config.json')
     cfg = util.load_snapshot(snapshot, config) if os.path.exists(snapshot) else util.load_config(config)
     gan = net.GAN(cfg, training=False)
-    available = net.checkpoint_steps(model_dir)          # {step: prefix}, ours or the original's
+    # {step: prefix}: full checkpoints (ours or the original's), then a run's kept actors (actors/actor-N)
+    available = {**net.checkpoint_steps(os.path.join(model_dir, 'actors')), **net.checkpoint_steps(model_dir)}
     actor = os.path.join(model_dir, 'actor')
     if step is not None and step not in available:
         steps = ', '.join(map(str, sorted(available))) or 'none'
@@ -213,6 +216,7 @@ def load_recipe(path):
     """A saved <name>.steps.json, every step checked. -> (filters, edits, input encoding), one filter
     object per step and edits [(step index, user-unit parameters)], as Developer takes them."""
     import filters
+    import image_io
     import util
     try:
         with open(path) as f:
@@ -239,9 +243,9 @@ def load_recipe(path):
         step_filters.append(f)
         edits.append((i - 1, np.asarray(step['parameters'], np.float32)))
     encoding = recipe.get('input_encoding', 'auto')
-    if encoding not in ('auto',) + util.ENCODINGS:
+    if encoding not in ('auto',) + image_io.ENCODINGS:
         raise Refused(f"recipe {path}: unknown input_encoding {encoding!r}; use one of "
-                      f"{', '.join(('auto',) + util.ENCODINGS)}")
+                      f"{', '.join(('auto',) + image_io.ENCODINGS)}")
     return step_filters, edits, encoding
 
 
@@ -280,48 +284,56 @@ def parameter_problem(f, params):
 # Per-image work
 
 def image_statistics(img):
-    """The metric's statistics (util.image_statistics), rounded for the recipe."""
-    import util
+    """The metric's statistics (image_io.image_statistics), rounded for the recipe."""
+    import image_io
     return dict(zip(('luminance', 'contrast', 'saturation'),
-                    (round(v, 4) for v in util.image_statistics(img))))
+                    (round(v, 4) for v in image_io.image_statistics(img))))
 
 
 class Photo:
     """One input: its stored samples (RGB; uint8 or uint16 as stored, or float32) and how they become
-    the agent's linear values, x ** exponent * gain with x in [0, 1] (util.linearize's encodings)."""
+    the agent's linear values, x ** exponent * gain with x in [0, 1] (image_io.linearize's encodings)."""
 
     def __init__(self, path, samples, encoding):
-        import util
+        import image_io
         self.path, self.samples, self.encoding = path, samples, encoding
         self.pixels, self.dtype = samples.shape[0] * samples.shape[1], samples.dtype
-        self.exponent = util.ENCODING_EXPONENTS[encoding]
+        self.exponent = image_io.ENCODING_EXPONENTS[encoding]
         self.gain = np.float32(1.0)
         brightest = samples.max(keepdims=True)
-        if encoding == 'srgb':      # scaled by the whole image's maximum, as util.linearize does
-            self.gain = util.srgb_gain(self.linear(brightest).max())
+        if encoding == 'srgb':      # scaled by the whole image's maximum, as image_io.linearize does
+            self.gain = image_io.srgb_gain(self.linear(brightest).max())
         self.peak = float(self.linear(brightest).max())    # the linear image's maximum
         self.curve = np.float32([self.exponent, self.gain, self.peak])   # Developer's description
 
     def linear(self, samples):
-        """util.linearize of some of this photo's samples, as if of the whole photo."""
-        import util
-        x = util.to_float(samples)
+        """image_io.linearize of some of this photo's samples, as if of the whole photo."""
+        import image_io
+        x = image_io.to_float(samples)
         return x if self.exponent == 1.0 else np.power(x, self.exponent, dtype=np.float32) * self.gain
 
     def load(self):
         """The samples, read again if they were let go (see BATCH_BYTES)."""
-        import util
-        return self.samples if self.samples is not None else util.read_samples(self.path)
+        import image_io
+        return self.samples if self.samples is not None else image_io.read_samples(self.path)
+
+
+def model_encoding(cfg, encoding):
+    """--encoding 'auto' means the encoding a model trained on a folder was trained with; else (and for
+    the FiveK model) each file's default (image_io.default_encoding)."""
+    if encoding == 'auto' and getattr(cfg, 'input_kind', None) in ('folder', 'synthetic'):
+        return cfg.input_encoding
+    return encoding
 
 
 def read_input(path, encoding):
-    """-> Photo; encoding 'auto' takes the file's default (util.default_encoding)."""
-    import util
-    samples = util.read_samples(path)
+    """-> Photo; encoding 'auto' takes the file's default (image_io.default_encoding)."""
+    import image_io
+    samples = image_io.read_samples(path, image_io.raw_curve(encoding))
     if min(samples.shape[:2]) < MIN_SIDE:
-        raise util.ImageError(f"{path}: too small ({samples.shape[1]}x{samples.shape[0]}); the agent needs "
+        raise image_io.ImageError(f"{path}: too small ({samples.shape[1]}x{samples.shape[0]}); the agent needs "
                               f"at least {MIN_SIDE} pixels on the short side")
-    return Photo(path, samples, util.default_encoding(path) if encoding == 'auto' else encoding)
+    return Photo(path, samples, image_io.default_encoding(path) if encoding == 'auto' else encoding)
 
 
 def photo_seed(seed, samples):
@@ -341,8 +353,8 @@ def low_res_view(photo, size=64):
     linearized, into a zero square whose other pages are never touched (so never allocated).
     """
     import cv2
-    import util
-    square = util.center_square(photo.samples)
+    import image_io
+    square = image_io.center_square(photo.samples)
     side = square.shape[0]
     if side <= 4 * size:            # small, or cv2's exact-2x case (an area average of every pixel)
         return cv2.resize(photo.linear(square), (size, size), interpolation=cv2.INTER_LINEAR)
@@ -365,24 +377,18 @@ def output_paths(base, fmt):
             **{f'intermediate{i:02d}': f'{base}.intermediate{i:02d}.png' for i in range(4)}}
 
 
-def write_json(path, obj):
-    """Plainly: write_set writes it under a temporary name and places it."""
-    with open(path, 'w') as f:
-        json.dump(obj, f, indent=1)
-
-
 def write_set(paths, writers):
     """writers: {output name: function writing that output at a given path}. All are written under
     temporary names, then renamed into place with the retouched result last: a photo's set appears
     whole or not at all (a failure removes what was written), and an existing result means its set is
     complete (--skip-existing)."""
-    import util
+    import image_io
     staged, placed = [], []
     try:
         for name in sorted(writers, key=lambda n: n == 'retouched'):
             folder = os.path.dirname(os.path.abspath(paths[name]))
             os.makedirs(folder, exist_ok=True)
-            staged.append((util.temporary_path(folder, os.path.splitext(paths[name])[1]), paths[name]))
+            staged.append((image_io.temporary_path(folder, os.path.splitext(paths[name])[1]), paths[name]))
             writers[name](staged[-1][0])
         for tmp, path in staged:
             os.replace(tmp, path)
@@ -395,7 +401,7 @@ def write_set(paths, writers):
 
 
 def error_number(e):
-    """The OS error number of a failed write (util.OutputError keeps it in its context)."""
+    """The OS error number of a failed write (image_io.OutputError keeps it in its context)."""
     return e.errno if e.errno is not None else getattr(e.__context__, 'errno', None)
 
 
@@ -426,7 +432,7 @@ CHUNK = 1 << 16        # pixels per call of the compiled development
 
 
 def quantize(img, bits):
-    """util.quantize inside a compiled function: clip to [0, 1], scale, round half to even."""
+    """image_io.quantize inside a compiled function: clip to [0, 1], scale, round half to even."""
     import tensorflow as tf
     scale, dtype = (255.0, tf.uint8) if bits == 8 else (65535.0, tf.uint16)
     return tf.cast(tf.round(tf.clip_by_value(img, 0.0, 1.0) * scale), dtype)
@@ -545,12 +551,12 @@ def colour_table(developer, photo, edits, size):
 
 def lut_comments(photo, labels):
     """The .cube's first lines: what it does, and which values it expects (the file's own)."""
-    import util
+    import image_io
     name = os.path.basename(photo.path)
     bits = {np.dtype(np.uint8): '8-bit: value / 255', np.dtype(np.uint16): '16-bit: value / 65535'}
     notes = {'srgb': 'Fits this photo only: its sRGB linearization is scaled by its brightest value.',
              'raw': 'Camera RAW: the input is the linear 16-bit RGB that rawpy decodes, not the raw file.'}
-    kind = 'raw' if os.path.splitext(name)[1].lower() in util.RAW_EXTENSIONS else photo.encoding
+    kind = 'raw' if os.path.splitext(name)[1].lower() in image_io.RAW_EXTENSIONS else photo.encoding
     return [f'Exposure, rebuilt: the retouching of {name} ({" > ".join(labels)}) as a 3D LUT.',
             f'Input: {name}\'s stored RGB values in [0, 1] ({bits.get(photo.dtype, "float")}), as in the file.',
             'Output: the stored values of its retouched result.'] + ([notes[kind]] if kind in notes else [])
@@ -567,11 +573,11 @@ def prepare_demo_inputs(folder):
     linear light x 2^EV, clipped as a sensor clips, back to 8-bit sRGB (data.render_exposure)."""
     import skimage.data
     import data
-    import util
+    import image_io
     os.makedirs(folder, exist_ok=True)
     for name, ev in DEMO_PHOTOS:
         photo = getattr(skimage.data, name)()[..., :3].astype(np.float32) / 255
-        util.write_image(os.path.join(folder, f'{name}_ev{ev:+.1f}.png'), data.render_exposure(photo, ev))
+        image_io.write_image(os.path.join(folder, f'{name}_ev{ev:+.1f}.png'), data.render_exposure(photo, ev))
     print(f"demo inputs: {len(DEMO_PHOTOS)} photos from scikit-image with exposure errors "
           f"({', '.join(f'{n} {ev:+.1f} EV' for n, ev in DEMO_PHOTOS)}) in {folder}")
     return folder
@@ -583,10 +589,10 @@ def prepare_demo_inputs(folder):
 def gather_inputs(items, tally):
     """Command-line items -> the files to process, each real file once. A folder that holds no
     images is reported as skipped (a folder named x.jpg included)."""
-    import util
+    import image_io
     files, seen = [], {}
     for item in items:
-        found = util.list_images([item])
+        found = image_io.list_images([item])
         if os.path.isdir(item) and not found:
             tally.skip(f"{item}: a folder without images (JPEG, PNG, TIFF or camera RAW files)")
         for path in found:
@@ -619,7 +625,7 @@ def output_bases(files, out_dir):
 
 def prepare_output_dir(out_dir):
     """Creates --output-dir and makes sure files can be written there, before any work."""
-    import util
+    import image_io
     existing = os.path.abspath(out_dir)
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
@@ -628,7 +634,7 @@ def prepare_output_dir(out_dir):
     probe = None
     try:
         os.makedirs(out_dir, exist_ok=True)
-        probe = util.temporary_path(out_dir, '.probe')
+        probe = image_io.temporary_path(out_dir, '.probe')
         open(probe, 'x').close()
     except OSError as e:
         raise Refused(f"--output-dir {out_dir}: cannot write there ({e.strerror}); choose another "
@@ -727,29 +733,30 @@ class Jobs:
 def develop_and_write(developer, photo, edits, paths, fmt, report, recipe=None, figure=None, cube=None):
     """A worker's share of one photo: the full-resolution edits and every file, written as one set.
     cube: for --lut, (a 16-bit Developer of the same filters, grid size, step labels). -> the report line."""
+    import image_io
     import lut
     import util
     start = time.time()
     try:
-        metadata = util.read_metadata(photo.path)
-        writers = {name: functools.partial(util.write_image, img=img, fmt=fmt if name == 'retouched' else 'png',
+        metadata = image_io.read_metadata(photo.path)
+        writers = {name: functools.partial(image_io.write_image, img=img, fmt=fmt if name == 'retouched' else 'png',
                                            metadata=metadata if name == 'retouched' else None)
                    for name, img in developer(photo, edits).items()}
         if recipe is not None:
-            writers['recipe'] = functools.partial(write_json, obj=recipe)
+            writers['recipe'] = functools.partial(util.write_json, obj=recipe)
         if figure is not None:
-            writers['steps_png'] = functools.partial(util.write_image, img=figure, fmt='png')
+            writers['steps_png'] = functools.partial(image_io.write_image, img=figure, fmt='png')
         if cube is not None:
             lut_developer, size, labels = cube
             writers['lut'] = functools.partial(
                 lut.write_cube, table=colour_table(lut_developer, photo, edits, size),
                 title=f'{os.path.basename(photo.path)} retouched', comments=lut_comments(photo, labels))
         write_set(paths, writers)
-    except util.ImageError as e:
+    except image_io.ImageError as e:
         raise PhotoError(str(e)) from None
     except OSError as e:
         number = error_number(e)
-        fix = util.OUTPUT_FIXES.get(number, e.strerror or str(e))
+        fix = image_io.OUTPUT_FIXES.get(number, e.strerror or str(e))
         raise PhotoError(f"{photo.path}: cannot write its results to {os.path.dirname(paths['retouched'])}: "
                          f"{fix}; none of its files were kept",
                          disk_full=number in (errno.ENOSPC, errno.EDQUOT)) from None
@@ -766,7 +773,9 @@ def todo(files, bases, args, tally):
     for k, path in enumerate(files, 1):
         counter = f"[{k}/{len(files)}]"
         paths = output_paths(bases[path], args.format)
-        if args.skip_existing and os.path.exists(paths['retouched']):
+        # With --lut a result without its .cube is not done: the set is made again (the same with --seed).
+        done = os.path.exists(paths['retouched']) and not (args.lut and not os.path.exists(paths['lut']))
+        if args.skip_existing and done:
             print(f"{counter} {path}: already done ({paths['retouched']} exists)", flush=True)
             tally.existing += 1
             continue
@@ -775,10 +784,10 @@ def todo(files, bases, args, tally):
 
 def read_or_skip(path, encoding, counter, tally):
     """The photo, or None after saying why it cannot be used (the other photos go on)."""
-    import util
+    import image_io
     try:
         return read_input(path, encoding)
-    except util.ImageError as e:
+    except image_io.ImageError as e:
         tally.skip(f"{counter} {e}")
         return None
 
@@ -820,9 +829,7 @@ def warn_outside_domain(domain, low_res, path, model):
 def run_model(args, files, bases, tally):
     import vis
     gan, cfg, model_dir, source = load_model(args.config, args.model, args.step)
-    encoding = args.encoding
-    if encoding == 'auto' and getattr(cfg, 'input_kind', None) in ('folder', 'synthetic'):
-        encoding = cfg.input_encoding     # the domain the model was trained on
+    encoding = model_encoding(cfg, args.encoding)
     print(f"model {model_dir} ({source}); input encoding: {encoding}")
     domain = read_domain(model_dir)
     developer = Developer(gan.filters, output_bits(args.format), not args.no_intermediates)

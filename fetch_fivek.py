@@ -358,10 +358,10 @@ def number_ranges(numbers):
 def build_pack(folder, dest, seed=0):
     """16-bit ProPhoto TIFFs (sorted) -> <dest>/fivek_dataset/sup_batched80aug_daylight/image_raw.npy
     (float32 (4N, 80, 80, 3), linearized with x^1.8) and meta_raw.json naming the source files."""
-    import util  # here, not at the top: util imports TensorFlow, which downloading does not need
+    import image_io
     if not os.path.isdir(folder):
         raise FetchError(f'{folder}: no such folder; pass the folder of your exported TIFFs')
-    files = [p for p in util.list_images([folder]) if p.lower().endswith(util.TIFF_EXTENSIONS)]
+    files = [p for p in image_io.list_images([folder]) if p.lower().endswith(image_io.TIFF_EXTENSIONS)]
     if not files:
         raise FetchError(f'{folder}: no .tif/.tiff files; export the photos from Lightroom as 16-bit '
                          'ProPhoto TIFF named 0001.tif, 0002.tif, ...')
@@ -371,7 +371,7 @@ def build_pack(folder, dest, seed=0):
         raise FetchError(f'{out} already exists; move it away or pass another --dest')
     os.makedirs(out_dir, exist_ok=True)
     rng = np.random.default_rng(seed)
-    tmp = util.temporary_path(out_dir, '.npy')   # created by open_memmap: the usual permissions
+    tmp = image_io.temporary_path(out_dir, '.npy')   # created by open_memmap: the usual permissions
     try:
         # Written crop by crop through a memory map: 5000 photos make a 1.5 GB pack.
         pack = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.float32,
@@ -379,12 +379,12 @@ def build_pack(folder, dest, seed=0):
         progress = Progress('pack', len(files), unit='images')
         for i, path in enumerate(files):
             try:
-                img = util.linearize(util.read_image(path), 'prophoto')
-            except util.ImageError as e:
+                img = image_io.linearize(image_io.read_image(path), 'prophoto')
+            except image_io.ImageError as e:
                 # Pack index i // 4 is fold id - 1, so a photo cannot be dropped without shifting the rest.
                 raise FetchError(f'{e}. Fix or re-export this file and run again; a pack must hold every '
                                  'photo in order, so it cannot be skipped') from None
-            pack[PACK_CROPS * i:PACK_CROPS * (i + 1)] = util.random_square_crops(img, PACK_CROPS, PACK_SIZE, rng)
+            pack[PACK_CROPS * i:PACK_CROPS * (i + 1)] = image_io.random_square_crops(img, PACK_CROPS, PACK_SIZE, rng)
             progress.update(i + 1)
         progress.close(len(files))
         pack.flush()

@@ -294,16 +294,26 @@ class GAN:
         self.checkpoint.read(prefix).assert_existing_objects_matched().expect_partial()
         return step
 
-    def save_actor(self, path):
-        """Writes the agent's weights only (no optimizer state) as the checkpoint prefix `path`, atomically."""
+    def save_actor(self, path, dtype=tf.float32):
+        """Writes the agent's weights only (no optimizer state) as the checkpoint prefix `path`, atomically.
+
+        dtype float16 stores them at half size (load_actor casts them back); it rounds every weight,
+        so check a model's choices with bench/half_weights.py before shipping it that way.
+        """
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        agent = self.agent
+        if dtype != tf.float32:
+            agent = self._actor_copy(dtype)
+            for stored, weight in zip(agent.variables, self.agent.variables):
+                stored.assign(tf.cast(weight, dtype))
         tmp = path + '.tmp'
-        tf.train.Checkpoint(agent=self.agent).write(tmp)
+        tf.train.Checkpoint(agent=agent).write(tmp)
         for suffix in ('.data-00000-of-00001', '.index'):    # index last: it makes the checkpoint visible
             os.replace(tmp + suffix, path + suffix)
 
     def load_actor(self, path):
-        """Loads the agent from an actor-only or a full checkpoint: a prefix, or a directory (its newest)."""
+        """Loads the agent from an actor-only or a full checkpoint: a prefix, or a directory (its newest).
+        Weights stored in float16 (save_actor) are cast to the agent's float32."""
         prefix = path
         if os.path.isdir(path):
             available = checkpoint_steps(path)
@@ -313,10 +323,22 @@ class GAN:
             prefix = available[max(available)]
         elif not os.path.exists(prefix + '.index'):
             raise ValueError(f"{path}: no such checkpoint ({prefix}.index is missing)")
-        if not any(name.startswith('agent/') for name, _ in tf.train.list_variables(prefix)):
+        stored = {dtype for name, dtype in tf.train.load_checkpoint(prefix).get_variable_to_dtype_map().items()
+                  if name.startswith('agent/')}
+        if not stored:
             raise ValueError(f"{prefix}: not a checkpoint of this project (no agent weights); for the original "
                              "authors' TF1 checkpoint use load_original_checkpoint")
-        tf.train.Checkpoint(agent=self.agent).read(prefix).expect_partial().assert_existing_objects_matched()
+        if len(stored) != 1:
+            raise ValueError(f"{prefix}: agent weights in mixed dtypes {sorted(d.name for d in stored)}")
+        agent = self.agent if stored == {tf.float32} else self._actor_copy(stored.pop())
+        tf.train.Checkpoint(agent=agent).read(prefix).expect_partial().assert_existing_objects_matched()
+        if agent is not self.agent:
+            for weight, value in zip(self.agent.variables, agent.variables):
+                weight.assign(tf.cast(value, weight.dtype))
+
+    def _actor_copy(self, dtype):
+        """An agent of the same structure with weights stored in dtype (same variable order)."""
+        return Actor(self.cfg, self.filters, tf.random.Generator.from_seed(0), weight_dtype=dtype)
 
 
 def checkpoint_steps(directory):

@@ -16,7 +16,7 @@ output `0612.jpg.retouched.png` (or `0612.retouched.png`, `0612.png`) pairs with
 evaluate.py's files (`X.retouched.png` or `.tif` beside intermediates, previews and step figures),
 only the retouched files are scored.
 
-Images are read as stored (util.read_image: no linearization; 8-bit is /255 as in the original).
+Images are read as stored (image_io.read_image: no linearization; 8-bit is /255 as in the original).
 The final line printed is one JSON object. JSON has no infinity, so an infinite PSNR (every pair
 identical) is written as null; a null paired metric with `"count": 0` means there were no pairs.
 """
@@ -31,7 +31,7 @@ import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-import util
+import image_io
 
 # Spec 8.6: 4 square crops per image resized to 80x80, 4 random 64x64 patches from each.
 CROPS_PER_IMAGE = 4
@@ -49,12 +49,12 @@ SSIM_WINDOW = 7      # scikit-image's SSIM window: images smaller than this on a
 
 def patch_statistics(img, rng):
     """One image -> (16, 3) float64 rows of (mean luminance, 2 * std of luminance, mean HLS saturation)."""
-    crops = util.random_square_crops(img, CROPS_PER_IMAGE, CROP_SIZE, rng)
+    crops = image_io.random_square_crops(img, CROPS_PER_IMAGE, CROP_SIZE, rng)
     rows = []
     for crop in crops:
         for _ in range(PATCHES_PER_CROP):
             y, x = rng.integers(0, CROP_SIZE - PATCH_SIZE, size=2)   # randrange(0, 16), as the original
-            rows.append(util.image_statistics(crop[y:y + PATCH_SIZE, x:x + PATCH_SIZE]))
+            rows.append(image_io.image_statistics(crop[y:y + PATCH_SIZE, x:x + PATCH_SIZE]))
     return np.array(rows, np.float64)
 
 
@@ -132,7 +132,7 @@ def name_key(path):
     name = os.path.basename(os.fspath(path))
     while True:
         stem, ext = os.path.splitext(name)
-        if not stem or ext.lower() not in util.IMAGE_EXTENSIONS + ('.retouched',):
+        if not stem or ext.lower() not in image_io.IMAGE_EXTENSIONS + ('.retouched',):
             return name
         name = stem
 
@@ -154,13 +154,13 @@ def list_folder(folder, role, keys=None):
     """Supported images of a folder (hidden temporaries skipped), optionally only the given keys."""
     if not os.path.isdir(folder):
         raise ValueError(f"{role} folder {folder} does not exist or is not a folder")
-    paths = [p for p in util.list_images([folder]) if not os.path.basename(p).startswith('.')]
+    paths = [p for p in image_io.list_images([folder]) if not os.path.basename(p).startswith('.')]
     if keys is not None:
         paths = [p for p in paths if name_key(p) in keys]
     if not paths:
         which = ' named in the file list' if keys is not None else ''
         raise ValueError(f"{role} folder {folder} holds no images{which} "
-                         f"(supported: {' '.join(util.IMAGE_EXTENSIONS)})")
+                         f"(supported: {' '.join(image_io.IMAGE_EXTENSIONS)})")
     return paths
 
 
@@ -198,8 +198,8 @@ class _Reader:
         if path in self.skipped:
             return None
         try:
-            return util.read_image(path)
-        except util.ImageError as e:
+            return image_io.read_image(path)
+        except image_io.ImageError as e:
             self.skipped[path] = str(e)
             self.log(f"warning: skipped {e}")
             return None

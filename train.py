@@ -41,7 +41,12 @@ def parse_args(argv):
     parser.add_argument('--export', metavar='DIR',
                         help='do not train: write the newest checkpoint\'s actor weights (all that '
                              'evaluation needs) and config.json to DIR, e.g. models/sintel/pretrained')
+    parser.add_argument('--half', action='store_true',
+                        help='with --export: store the weights in float16, half the file; first check with '
+                             'bench/half_weights.py that the model keeps its choices')
     args, overrides = parser.parse_known_args(argv)
+    if args.half and not args.export:
+        parser.error('--half goes with --export DIR (it sets how the exported weights are stored)')
     bad = [o for o in overrides if not (o.startswith('--') and '=' in o)]
     if bad:
         parser.error(f"unrecognized arguments: {' '.join(bad)} (config overrides are --key=value)")
@@ -66,8 +71,9 @@ def load_or_create_config(args, overrides, model_dir):
 # The least value of each count a run can train with (0 iterations still runs iteration 0).
 MINIMUMS = {'max_iter_step': 0, 'batch_size': 1, 'replay_memory_size': 1, 'giters': 1, 'citers': 1,
             'citers_initial': 1, 'warmup_giters': 1, 'critic_initialization': 0,
-            'citers_initial_interval': 1, 'checkpoint_interval': 1, 'write_image_interval': 1,
-            'summary_freq': 1, 'test_steps': 1, 'num_samples': 1, 'median_filter_size': 1}
+            'citers_initial_interval': 1, 'checkpoint_interval': 1, 'actor_snapshot_interval': 0,
+            'write_image_interval': 1, 'summary_freq': 1, 'test_steps': 1, 'num_samples': 1,
+            'median_filter_size': 1}
 
 
 def check_counts(cfg):
@@ -127,7 +133,7 @@ def main(argv=None):
     args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
     model_dir = os.path.join('models', args.config, args.model_name)
     if args.export:
-        return export(model_dir, args.export)
+        return export(model_dir, args.export, args.half)
     existed, before = os.path.isdir(model_dir), read_start_files(model_dir)
     cfg = load_or_create_config(args, overrides, model_dir)
     try:
@@ -153,9 +159,10 @@ def train_with_log(cfg, model_dir):
             signal.signal(s, handler)
 
 
-def export(model_dir, out_dir):
+def export(model_dir, out_dir, half=False):
     """Writes a compact inference-only copy of a trained model: actor weights and config."""
     import shutil
+    import tensorflow as tf
     import net
     import util
     snapshot = os.path.join(model_dir, 'config.json')
@@ -166,7 +173,7 @@ def export(model_dir, out_dir):
     step = gan.restore(model_dir)
     if step is None:
         raise SystemExit(f"error: {model_dir} holds no checkpoint to export")
-    gan.save_actor(os.path.join(out_dir, 'actor'))
+    gan.save_actor(os.path.join(out_dir, 'actor'), tf.float16 if half else tf.float32)
     shutil.copyfile(snapshot, os.path.join(out_dir, 'config.json'))
     # The training inputs' statistics, so evaluate.py can warn about photos far outside them.
     domain = os.path.join(model_dir, 'input_domain.json')
@@ -182,6 +189,7 @@ def export(model_dir, out_dir):
 def train(cfg, model_dir):
     import tensorflow as tf
     import data
+    import image_io
     import net
     import util
     import vis
@@ -279,11 +287,14 @@ def train(cfg, model_dir):
                         tf.summary.scalar(name, lr)
             if it % cfg.write_image_interval == 0:
                 figure = training_figure(gan, memory, vis_inputs, vis_targets, inputs, cfg, vis)
-                util.write_image(os.path.join(image_dir, f'{it:06d}.png'), figure)
+                image_io.write_image(os.path.join(image_dir, f'{it:06d}.png'), figure)
                 with writer.as_default(step=it):
                     tf.summary.image('training', figure[None], max_outputs=1)
             if (it + 1) % cfg.checkpoint_interval == 0:
                 save(it + 1)
+            if cfg.actor_snapshot_interval and (it + 1) % cfg.actor_snapshot_interval == 0:
+                # Kept, unlike the rolling checkpoints: a long run's score curve is made from these.
+                gan.save_actor(os.path.join(model_dir, 'actors', f'actor-{it + 1}'))
 
             if it % 10 == 0 or it == T:
                 done = it - start + 1

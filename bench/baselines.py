@@ -19,6 +19,7 @@ sys.path.insert(0, PROJECT_DIR)   # runnable as `python bench/baselines.py` from
 import numpy as np  # noqa: E402
 from skimage import exposure  # noqa: E402
 
+import image_io  # noqa: E402
 import score  # noqa: E402
 import util  # noqa: E402
 
@@ -58,13 +59,13 @@ def write_baselines(input_paths, out_dir):
     written = set()
     for i, path in enumerate(input_paths):
         try:
-            img = util.read_image(path)
-        except util.ImageError as e:
+            img = image_io.read_image(path)
+        except image_io.ImageError as e:
             print(f"warning: skipped {e}", file=sys.stderr)
             continue
         key = score.name_key(path)
         for name, baseline in BASELINES.items():
-            util.write_image(os.path.join(out_dir, name, key + '.png'), baseline(img))
+            image_io.write_image(os.path.join(out_dir, name, key + '.png'), baseline(img))
         written.add(key)
         if sys.stderr.isatty():   # a live counter on a terminal, no clutter in logs
             print(f"\rbaselines: {i + 1}/{len(input_paths)}", end='', file=sys.stderr, flush=True)

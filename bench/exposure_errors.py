@@ -30,6 +30,7 @@ sys.path[:0] = [PROJECT_DIR, os.path.join(PROJECT_DIR, 'bench')]   # runnable fr
 import numpy as np  # noqa: E402
 
 import data  # noqa: E402
+import image_io  # noqa: E402
 import util  # noqa: E402
 from baselines import BASELINES  # noqa: E402
 
@@ -47,10 +48,10 @@ def render_all(photos, folder):
     originals = {}
     for path in photos:
         stem = os.path.splitext(os.path.basename(path))[0]
-        img = util.read_image(path)
+        img = image_io.read_image(path)
         originals[stem] = img
         for ev in EVS:
-            util.write_image(os.path.join(folder, f'{stem}_ev{ev:+.1f}.png'), data.render_exposure(img, ev))
+            image_io.write_image(os.path.join(folder, f'{stem}_ev{ev:+.1f}.png'), data.render_exposure(img, ev))
     return originals
 
 
@@ -62,7 +63,7 @@ def model_corrections(config, model, renders, out, seed):
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     results = {}
     for path in glob.glob(os.path.join(out, '**', '*.retouched.png'), recursive=True):
-        results[os.path.basename(path)[:-len('.png.retouched.png')]] = util.read_image(path)
+        results[os.path.basename(path)[:-len('.png.retouched.png')]] = image_io.read_image(path)
     return results
 
 
@@ -106,7 +107,7 @@ def main(argv=None):
 
     cfg = util.load_config(args.config)
     try:
-        photos = (util.list_images([args.photos]) if args.photos else data.folder_split(cfg, 'input', 'val'))
+        photos = (image_io.list_images([args.photos]) if args.photos else data.folder_split(cfg, 'input', 'val'))
     except data.DataError as e:
         raise SystemExit(f"error: {e}")
     renders = os.path.join(args.out, 'renders')
@@ -115,7 +116,7 @@ def main(argv=None):
     methods['gain_to_mean_0.45'] = gain_to_mean
     rows = {}
     for name, fn in methods.items():
-        rows[name] = table_row(originals, {(stem, ev): fn(util.read_image(
+        rows[name] = table_row(originals, {(stem, ev): fn(image_io.read_image(
             os.path.join(renders, f'{stem}_ev{ev:+.1f}.png'))) for stem in originals for ev in EVS})
     if args.model:
         runs = []

@@ -81,7 +81,7 @@ def child(case, width, height, repeats):
         big = tf.constant(rng.uniform(0, 1, (1, height, width, 3)).astype(np.float32))
         return {'graph': median_seconds(lambda: (big * 1.0).numpy(), repeats)}
     import evaluate
-    import util
+    import image_io
     path, label = case.split(':', 1)
     names = SEQUENCES[label]
     edits = [(list(found).index(n), user_params(found[n], rng)[0]) for n in names]
@@ -93,10 +93,10 @@ def child(case, width, height, repeats):
     graphs = {n: tf.function(found[n].process) for n in names}
 
     def plain():   # float copy in NumPy, x^1.8, one filter at a time, quantize
-        img = tf.constant(util.linearize(util.to_float(samples), 'prophoto')[None])
+        img = tf.constant(image_io.linearize(image_io.to_float(samples), 'prophoto')[None])
         for (_, p), n in zip(edits, names):
             img = graphs[n](img, tf.constant(p[None]))
-        return util.quantize(img.numpy()[0], 8)
+        return image_io.quantize(img.numpy()[0], 8)
     return {'seconds': median_seconds(plain, repeats)}
 
 

@@ -24,6 +24,7 @@ import tensorflow as tf  # noqa: E402
 from skimage.metrics import peak_signal_noise_ratio  # noqa: E402
 
 import data  # noqa: E402
+import image_io  # noqa: E402
 import util  # noqa: E402
 from filters import (ColorFilter, ExposureFilter, GammaFilter, ImprovedWhiteBalanceFilter,  # noqa: E402
                      ToneFilter)
@@ -80,10 +81,10 @@ def main(argv=None):
         print(f"{type(f).__name__:28s} " + ' '.join(f'{v:.3f}' for v in values))
     scores = []
     for source, target in zip(held_out, targets):
-        img = util.linearize(util.read_image(source), cfg.input_encoding)
+        img = image_io.linearize(image_io.read_image(source), cfg.input_encoding)
         out = np.clip(apply(chain, raw, tf.constant(img[None]))[0].numpy(), 0.0, 1.0)
-        util.write_image(os.path.join(args.out, os.path.splitext(os.path.basename(source))[0] + '.png'), out)
-        scores.append(peak_signal_noise_ratio(util.read_image(target), util.quantize(out, 8) / np.float32(255),
+        image_io.write_image(os.path.join(args.out, os.path.splitext(os.path.basename(source))[0] + '.png'), out)
+        scores.append(peak_signal_noise_ratio(image_io.read_image(target), image_io.quantize(out, 8) / np.float32(255),
                                               data_range=1.0))
     print(f"fixed edit on {len(scores)} held-out frames: PSNR {np.mean(scores):.2f} dB "
           f"(results in {args.out})")

@@ -18,7 +18,7 @@ sys.path.insert(0, PROJECT_DIR)   # runnable as `python bench/val_block.py` from
 
 import numpy as np  # noqa: E402
 
-import util  # noqa: E402
+import image_io  # noqa: E402
 
 
 def ks_distance(a, b):
@@ -35,9 +35,9 @@ def main():
     parser.add_argument('--fraction', type=float, default=0.15)
     parser.add_argument('--top', type=int, default=5, help="how many blocks to print")
     args = parser.parse_args()
-    names = sorted(os.path.basename(p) for p in util.list_images([args.input_dir]))
+    names = sorted(os.path.basename(p) for p in image_io.list_images([args.input_dir]))
     print(f"reading {len(names)} input/target pairs ...", flush=True)
-    means = np.array([[util.read_image(os.path.join(d, n)).mean() for d in (args.input_dir, args.target_dir)]
+    means = np.array([[image_io.read_image(os.path.join(d, n)).mean() for d in (args.input_dir, args.target_dir)]
                       for n in names])
     n_val = math.ceil(args.fraction * len(names) - 1e-9)
     blank = means[:, 1] < 0.005

@@ -2,7 +2,7 @@
 several lengths, lying headers, wrong extensions, empty and text files, orientation-tagged JPEGs.
 
 Every file must give a correct picture or an ImageError naming it, never another exception: in
-util.read_samples, in training's data loading (skipped with a warning, the rest loaded) and in
+image_io.read_samples, in training's data loading (skipped with a warning, the rest loaded) and in
 score.py (skipped and counted). Also: a training start that fails leaves nothing for the next
 command to inherit, and nonsense counts are refused. No models are built; images are small.
 """
@@ -15,6 +15,7 @@ import pytest
 import tifffile
 
 import data
+import image_io
 import score
 import train
 import util
@@ -45,7 +46,7 @@ def tiff(samples):
 def oriented_jpeg(orientation):
     from PIL import Image
     exif = Image.Exif()
-    exif[util.ORIENTATION_TAG] = orientation
+    exif[image_io.ORIENTATION_TAG] = orientation
     buf = io.BytesIO()
     Image.fromarray(picture()).save(buf, 'JPEG', quality=95, exif=exif.tobytes())
     return buf.getvalue()
@@ -55,8 +56,8 @@ def huge_png():
     import struct
     import zlib
     header = struct.pack('>IIBBBBB', 100_000, 100_000, 8, 2, 0, 0, 0)
-    return (util.PNG_SIGNATURE + util._png_chunk(b'IHDR', header)
-            + util._png_chunk(b'IDAT', zlib.compress(b'\0' * 300)) + util._png_chunk(b'IEND', b''))
+    return (image_io.PNG_SIGNATURE + image_io._png_chunk(b'IHDR', header)
+            + image_io._png_chunk(b'IDAT', zlib.compress(b'\0' * 300)) + image_io._png_chunk(b'IEND', b''))
 
 
 def huge_jpeg():
@@ -126,14 +127,14 @@ def folder(tmp_path_factory):
 
 @pytest.mark.parametrize('name', BAD)
 def test_bad_file_is_a_named_image_error(folder, name):
-    with pytest.raises(util.ImageError) as e:
-        util.read_image(str(folder / name))
+    with pytest.raises(image_io.ImageError) as e:
+        image_io.read_image(str(folder / name))
     assert str(folder / name) in str(e.value)
 
 
 @pytest.mark.parametrize('name', GOOD)
 def test_good_file_reads_correctly(folder, name):
-    samples = util.read_samples(str(folder / name))
+    samples = image_io.read_samples(str(folder / name))
     want = CORPUS[name][1]
     assert samples.dtype == want.dtype and samples.shape == want.shape
     np.testing.assert_array_equal(samples, want)
@@ -146,8 +147,8 @@ def test_wording_of_the_main_cases(folder):
                'huge-jpeg.jpg': 'image too large (65535x65535)', 'empty-png.png': 'empty file',
                'text-jpg.jpg': 'the content is not JPEG, PNG or TIFF', 'html.jpg': 'the content is not JPEG'}
     for name, reason in reasons.items():
-        with pytest.raises(util.ImageError, match='re-export or re-copy it' if 'truncated' in reason else None) as e:
-            util.read_image(str(folder / name))
+        with pytest.raises(image_io.ImageError, match='re-export or re-copy it' if 'truncated' in reason else None) as e:
+            image_io.read_image(str(folder / name))
         assert reason in str(e.value), name
 
 
@@ -166,7 +167,7 @@ def test_scoring_skips_bad_files_and_scores_the_rest(folder, tmp_path):
     targets = tmp_path / 'targets'
     targets.mkdir()
     for name in GOOD:
-        util.write_image(str(targets / (name.rsplit('.', 1)[0] + '.png')), util.read_image(str(folder / name)))
+        image_io.write_image(str(targets / (name.rsplit('.', 1)[0] + '.png')), image_io.read_image(str(folder / name)))
     messages = []
     result = score.score_folders(str(folder), str(targets), log=messages.append)
     counts = result['counts']

@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+import image_io
 import util
 
 spec = importlib.util.spec_from_file_location(
@@ -35,7 +36,7 @@ def test_metrics_of_identity_and_a_perfect_fixer():
 def test_protocol_on_a_folder_without_a_model(tmp_path, capsys):
     rng = np.random.default_rng(2)
     for k in range(2):
-        util.write_image(tmp_path / 'photos' / f'p{k}.png', rng.random((24, 32, 3), dtype=np.float32))
+        image_io.write_image(tmp_path / 'photos' / f'p{k}.png', rng.random((24, 32, 3), dtype=np.float32))
     exposure_errors.main(['photos', '--photos', str(tmp_path / 'photos'), '--out', str(tmp_path / 'out')])
     out = capsys.readouterr().out
     scores = json.loads(out.strip().splitlines()[-1])['scores']

@@ -7,6 +7,7 @@ from skimage import data as skdata
 
 import data
 import evaluate
+import image_io
 import util
 from conftest import SHARED_DATA
 
@@ -23,7 +24,7 @@ def test_shipped_model_records_its_domain():
 
 def test_normal_photo_warns_with_the_sintel_model(tmp_path, capsys):
     photo = str(tmp_path / 'chelsea.png')
-    util.write_image(photo, skdata.chelsea())                # an ordinary, well-exposed sRGB photo
+    image_io.write_image(photo, skdata.chelsea())                # an ordinary, well-exposed sRGB photo
     assert evaluate.main(['sintel', 'pretrained', photo, '--output-dir', str(tmp_path / 'out'),
                           '--no-intermediates', '--seed', '0']) == 0
     err = capsys.readouterr().err
@@ -45,7 +46,7 @@ def test_held_out_sintel_frames_do_not_warn():
     far = [(f, data.outside_domain(domain, evaluate.low_res_view(evaluate.read_input(f, 'display'))))
            for f in frames]
     assert [f for f, problems in far if problems] == []
-    photos = util.list_images([os.path.join(SHARED_DATA, 'photos')])[::10]
+    photos = image_io.list_images([os.path.join(SHARED_DATA, 'photos')])[::10]
     warned = [p for p in photos if data.outside_domain(
         domain, evaluate.low_res_view(evaluate.read_input(p, 'display')))]
     assert len(warned) > len(photos) / 2        # most good photos are far from Sintel's renders

@@ -14,6 +14,7 @@ import tifffile
 
 import evaluate
 import filters
+import image_io
 import net
 import util
 
@@ -78,8 +79,8 @@ def test_recipe_reapplies_the_same_edits(workspace, monkeypatch):
                                  '--format', 'png16'])
     assert run(workspace, monkeypatch, ['--recipe', str(first / 'b.png.steps.json'), 'photos/b.png',
                                         '--output-dir', str(second), '--format', 'png16']) == 0
-    a = util.read_image(str(first / 'b.png.retouched.png'))
-    b = util.read_image(str(second / 'b.png.retouched.png'))
+    a = image_io.read_image(str(first / 'b.png.retouched.png'))
+    b = image_io.read_image(str(second / 'b.png.retouched.png'))
     assert np.abs(a - b).max() <= 1 / 65535 + 1e-6
 
 
@@ -154,7 +155,7 @@ def random_edits(rng, count=5):
 
 def reference(path, encoding, edits):
     """The plain path: float image, linearized, each filter's process in turn; every step kept."""
-    img = util.load_linear(path, encoding)
+    img = image_io.load_linear(path, encoding)
     linear, steps = img, []
     for index, params in edits:
         img = FILTERS[index].process(tf.constant(img[None]), tf.constant(params[None])).numpy()[0]
@@ -193,13 +194,13 @@ def test_developer_matches_reference_within_one_level(inputs):
             out = developer(evaluate.read_input(path, encoding), edits)
             linear, steps = reference(path, encoding, edits)
             assert out['retouched'].dtype == (np.uint8 if bits == 8 else np.uint16)
-            assert levels_apart(out['retouched'], util.quantize(steps[-1], bits)) <= 1, (name, bits)
+            assert levels_apart(out['retouched'], image_io.quantize(steps[-1], bits)) <= 1, (name, bits)
             if intermediates:
-                assert levels_apart(out['linear'], util.quantize(linear, 8)) <= 1
+                assert levels_apart(out['linear'], image_io.quantize(linear, 8)) <= 1
                 tone = (linear / max(float(linear.max()), 1e-6)) ** (1 / 2.4)
-                assert levels_apart(out['input_tone_mapped'], util.quantize(tone, 8)) <= 1
+                assert levels_apart(out['input_tone_mapped'], image_io.quantize(tone, 8)) <= 1
                 for i in range(4):
-                    assert levels_apart(out[f'intermediate{i:02d}'], util.quantize(steps[i], 8)) <= 1
+                    assert levels_apart(out[f'intermediate{i:02d}'], image_io.quantize(steps[i], 8)) <= 1
                 assert 'intermediate04' not in out
         # One trace per sample type, whatever the sizes (3 sizes of uint16 above, and uint8, float32).
         assert developer.functions[np.dtype(np.uint16)].experimental_get_tracing_count() == 1
@@ -228,7 +229,7 @@ def test_low_res_view_equals_resizing_the_linearized_square(inputs, tmp_path):
         cv2.imwrite(path, rng.integers(0, 65536, (h, w, 3), dtype=np.uint16))
         cases[path] = 'srgb'
     for path, encoding in cases.items():
-        expected = cv2.resize(util.center_square(util.load_linear(path, encoding)), (64, 64),
+        expected = cv2.resize(image_io.center_square(image_io.load_linear(path, encoding)), (64, 64),
                               interpolation=cv2.INTER_LINEAR)
         np.testing.assert_array_equal(evaluate.low_res_view(evaluate.read_input(path, encoding)), expected)
 
@@ -295,7 +296,7 @@ def recipe_run(tmp_path, *argv):
 
 
 def leftovers(folder):
-    """Temporary files left in a folder tree (util.temporary_path names)."""
+    """Temporary files left in a folder tree (image_io.temporary_path names)."""
     return [p for p in folder.rglob('.tmp-*')]
 
 
@@ -401,21 +402,21 @@ def test_full_disk_names_the_photo_and_leaves_no_partial_set(tmp_path, capsys, m
     def full(real):
         def write(path, *args, **kwargs):
             if kwargs.get('title', '').startswith('b.png') or np.shape(kwargs.get('img'))[:2] == (26, 34):
-                # util.write_image's OutputError keeps the OS error as its context
+                # image_io.write_image's OutputError keeps the OS error as its context
                 try:
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                 except OSError:
                     if failing == 'lut':
                         raise
-                    raise util.OutputError(f'{path}: cannot write the image: no space left on device') from None
+                    raise image_io.OutputError(f'{path}: cannot write the image: no space left on device') from None
             return real(path, *args, **kwargs)
         return write
 
     if failing == 'lut':
         monkeypatch.setattr(lut, 'write_cube', full(lut.write_cube))
     else:
-        real = util.write_image
-        monkeypatch.setattr(util, 'write_image', lambda path, img, fmt=None, metadata=None: (
+        real = image_io.write_image
+        monkeypatch.setattr(image_io, 'write_image', lambda path, img, fmt=None, metadata=None: (
             full(real)(path, img=img, fmt=fmt, metadata=metadata) if metadata is not None
             else real(path, img, fmt)))
     out = tmp_path / 'out'
@@ -553,9 +554,9 @@ def test_lut_reproduces_the_retouched_photo(tmp_path, size):
     for photo in photos:
         table = colour.read_LUT(str(out / f'{photo.name}.cube'))
         assert isinstance(table, colour.LUT3D) and table.size == size
-        applied = table.apply(util.read_image(str(photo)).astype(np.float64))
-        result = util.read_image(str(out / f'{photo.name}.retouched.png'))
-        assert psnr(util.quantize(applied, 8) / 255.0, result) >= 40, photo.name
+        applied = table.apply(image_io.read_image(str(photo)).astype(np.float64))
+        result = image_io.read_image(str(out / f'{photo.name}.retouched.png'))
+        assert psnr(image_io.quantize(applied, 8) / 255.0, result) >= 40, photo.name
     text = (out / f'{photos[0].name}.cube').read_text()
     assert f'LUT_3D_SIZE {size}\n' in text and f"# Input: {photos[0].name}'s stored RGB values" in text
 
@@ -574,7 +575,7 @@ def test_model_run_writes_a_lut_next_to_the_recipe(workspace, monkeypatch):
     recipe = json.load(open(out / 'g.png.steps.json'))
     assert ' > '.join(s['label'] for s in recipe['steps']) in (out / 'g.png.cube').read_text()
     applied = colour.read_LUT(str(out / 'g.png.cube')).apply(points[..., ::-1])   # OpenCV wrote BGR
-    assert levels_apart(util.quantize(applied, 8), cv2.imread(str(out / 'g.png.retouched.png'))[..., ::-1]) <= 1
+    assert levels_apart(image_io.quantize(applied, 8), cv2.imread(str(out / 'g.png.retouched.png'))[..., ::-1]) <= 1
 
 
 def test_results_carry_the_photo_metadata(tmp_path):
@@ -589,7 +590,7 @@ def test_results_carry_the_photo_metadata(tmp_path):
     for fmt, ext in [('png', 'png'), ('tiff16', 'tif')]:
         out = tmp_path / fmt
         assert recipe_run(tmp_path, photo, '--output-dir', out, '--format', fmt) == 0
-        metadata = util.read_metadata(str(out / f'a.jpg.retouched.{ext}'))
+        metadata = image_io.read_metadata(str(out / f'a.jpg.retouched.{ext}'))
         assert metadata['icc_profile'] == icc
         block = Image.Exif()
         block.load(metadata['exif'])
@@ -628,6 +629,12 @@ def test_skip_existing_redoes_only_missing_results(tmp_path, capsys):
     assert f"[1/2] {tmp_path / 'in' / 'a.png'}: already done ({kept} exists)" in stdout
     assert '1 of 2 images retouched' in stdout and '1 already done' in stdout
     assert kept.stat().st_mtime == 0 and (out / 'b.png.retouched.png').exists()
+    # Asked again with --lut, a result without its .cube is made again, with the .cube.
+    assert recipe_run(tmp_path, tmp_path / 'in', '--output-dir', out, '--skip-existing', '--lut') == 0
+    assert (out / 'a.png.cube').exists() and (out / 'b.png.cube').exists() and kept.stat().st_mtime > 0
+    capsys.readouterr()
+    assert recipe_run(tmp_path, tmp_path / 'in', '--output-dir', out, '--skip-existing', '--lut') == 0
+    assert '2 already done' in capsys.readouterr().out
 
 
 def test_help_explains_every_new_option_with_an_example(capsys):

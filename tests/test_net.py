@@ -201,6 +201,28 @@ def test_checkpoints_round_trip(gan, tmp_path):
         net.GAN(config(curve_steps=4)).load_actor(str(tmp_path / 'actor'))
 
 
+def test_half_actor_is_cast_back_on_load(gan, tmp_path):
+    """save_actor(float16) stores every agent weight as float16 (half the file); load_actor gives the
+    float32 agent those rounded values, so it runs as the float32 model with rounded weights does."""
+    import tensorflow as tf
+    full, half = str(tmp_path / 'full' / 'actor'), str(tmp_path / 'half' / 'actor')
+    gan.save_actor(full)
+    gan.save_actor(half, tf.float16)
+    dtypes = tf.train.load_checkpoint(half).get_variable_to_dtype_map()
+    assert {d for name, d in dtypes.items() if name.startswith('agent/')} == {tf.float16}
+    size = lambda prefix: os.path.getsize(prefix + '.data-00000-of-00001')
+    assert size(half) < 0.51 * size(full)
+    loaded = net.GAN(config(seed=2), training=False)
+    loaded.load_actor(half)
+    assert all(v.dtype == tf.float32 for v in loaded.agent.variables)
+    for got, weight in zip(loaded.agent.variables, gan.agent.variables):
+        np.testing.assert_array_equal(got.numpy(), weight.numpy().astype(np.float16).astype(np.float32))
+    assert any((w.numpy() != w.numpy().astype(np.float16)).any() for w in gan.agent.variables)  # rounding happened
+    images = batch(7, b=2)[0]
+    for a, b in zip(loaded.rollout(images, seed=3), gan.rollout(images, seed=3)):
+        np.testing.assert_allclose(a['output'], b['output'], atol=2e-3)
+
+
 # ----------------------------------------------------------------------------------------------
 # The original TF1 checkpoint: names, shapes and layouts
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import data
+import image_io
 import net
 import train
 import util
@@ -204,7 +205,7 @@ def test_input_domain_flags_far_photos(tmp_path):
         cv2.imwrite(str(tmp_path / f'{k}.png'), (gradient_image(k) * 0.3).astype(np.uint8))   # dark
     cfg = make_cfg(input_dir=str(tmp_path), reward='critic')
     domain = data.input_domain(cfg, data.make_provider(cfg, 'input'))
-    dark = util.read_image(tmp_path / '0.png')
+    dark = image_io.read_image(tmp_path / '0.png')
     assert data.outside_domain(domain, cv2.resize(dark, (64, 64))) == []
     bright = np.clip(dark * 3.0, 0, 1)
     (name, value, low, high), *_ = data.outside_domain(domain, cv2.resize(bright, (64, 64)))

@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
+import image_io
 import util
 from conftest import SHARED_DATA
 
@@ -15,13 +16,13 @@ needs_raw = pytest.mark.skipif(not os.path.exists(KDC), reason='../shared/data/r
 
 @needs_raw
 def test_raw_decodes_to_linear_rgb():
-    img = util.read_image(KDC)
+    img = image_io.read_image(KDC)
     assert img.shape == (512, 768, 3) and img.dtype == np.float32
     assert 0.0 <= img.min() and img.max() <= 1.0 and 0.01 < img.mean() < 0.9
     # 16-bit linear output: far more levels than an 8-bit gamma-encoded decode would give
     assert len(np.unique(np.round(img[..., 1] * 65535))) > 256
-    assert util.default_encoding(KDC) == 'linear'
-    assert util.load_linear(KDC) is not None
+    assert image_io.default_encoding(KDC) == 'linear'
+    assert image_io.load_linear(KDC) is not None
 
 
 @needs_raw
@@ -38,5 +39,21 @@ def test_raw_in_a_folder_dataset(tmp_path):
 def test_corrupt_raw_is_a_clear_error(tmp_path):
     bad = tmp_path / 'broken.nef'
     bad.write_bytes(b'not a raw file at all' * 10)
-    with pytest.raises(util.ImageError, match='broken.nef.*(cannot decode camera RAW|rawpy)'):
-        util.read_image(str(bad))
+    with pytest.raises(image_io.ImageError, match='broken.nef.*(cannot decode camera RAW|rawpy)'):
+        image_io.read_image(str(bad))
+
+
+@needs_raw
+def test_raw_for_a_display_encoded_model_is_developed_with_the_srgb_curve():
+    """A display-encoded model (config_photos) sees JPEG-like values: evaluate.py develops RAW for it
+    with the sRGB curve; a linear model keeps linear RAW."""
+    import data
+    import evaluate
+    linear = evaluate.read_input(KDC, 'auto')
+    shown = evaluate.read_input(KDC, 'display')
+    assert linear.encoding == 'linear' and shown.encoding == 'display'
+    lin, srgb = image_io.to_float(linear.samples), image_io.to_float(shown.samples)
+    assert srgb.mean() > 2 * lin.mean()
+    # the same development, up to LibRaw's 16-bit rounding and its curve's toe
+    np.testing.assert_allclose(srgb, data.linear_to_srgb(lin), atol=0.02)
+    assert image_io.raw_curve('srgb') == 'srgb' and image_io.raw_curve('prophoto') == image_io.raw_curve('linear') == 'linear'

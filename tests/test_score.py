@@ -12,8 +12,8 @@ import pytest
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, PROJECT_DIR)
 
+import image_io  # noqa: E402
 import score  # noqa: E402
-import util  # noqa: E402
 
 H, W = 96, 128
 
@@ -34,7 +34,7 @@ def write_folder(folder, images):
     """{name: float image} -> 8-bit PNG files; returns the folder."""
     os.makedirs(folder, exist_ok=True)
     for name, img in images.items():
-        util.write_image(os.path.join(folder, name), img)
+        image_io.write_image(os.path.join(folder, name), img)
     return str(folder)
 
 

@@ -120,6 +120,25 @@ def test_export_writes_a_compact_actor(tiny_data, capsys):
     size = os.path.getsize(os.path.join('models', 'sintel', 'shipped', 'actor.data-00000-of-00001'))
     assert size < 6_123_680 * 4 * 1.01                       # the actor's weights only, no Adam slots
     assert 'exported the actor' in capsys.readouterr().out
+    assert train.main(['sintel', 'exp', '--export', 'models/sintel/half', '--half']) == 0
+    half = os.path.getsize(os.path.join('models', 'sintel', 'half', 'actor.data-00000-of-00001'))
+    assert half < 0.51 * size
+    with pytest.raises(SystemExit):
+        train.main(['sintel', 'exp', '--half'])        # --half only means something with --export
+
+
+def test_actor_snapshots_are_kept_for_a_score_curve(tiny_data):
+    """Rolling checkpoints keep only the newest; actors/actor-N stay, and evaluate.py --step N reads them."""
+    import evaluate
+    assert train.main(['sintel', 'curve', '--max_iter_step=4', '--actor_snapshot_interval=2'] + TINY + tiny_data) == 0
+    model = os.path.join('models', 'sintel', 'curve')
+    assert sorted(os.listdir(os.path.join(model, 'actors'))) == [
+        f'actor-{n}.{s}' for n in (2, 4) for s in ('data-00000-of-00001', 'index')]
+    assert [f for f in os.listdir(model) if f.endswith('.index')] == ['model.ckpt-5.index']
+    early, _, _, source = evaluate.load_model('sintel', 'curve', 2)
+    final = evaluate.load_model('sintel', 'curve', None)[0]
+    assert source == 'checkpoint at iteration 2'
+    assert any((a.numpy() != b.numpy()).any() for a, b in zip(early.agent.variables, final.agent.variables))
 
 
 def test_resumed_schedule_continues_exactly(tiny_data, capsys, monkeypatch):

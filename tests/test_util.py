@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
+import image_io
 import util
 
 RNG = np.random.default_rng(1)
@@ -42,7 +43,7 @@ def test_16bit_round_trip_keeps_depth(tmp_path, ext):
         cv2.imwrite(path, data[..., ::-1])
     else:
         tifffile.imwrite(path, data)
-    img = util.read_image(path)
+    img = image_io.read_image(path)
     np.testing.assert_allclose(img, data / 65535.0, atol=1e-7)
     assert (np.round(img * 65535) % 257 != 0).any()     # not 8 bits scaled up (bug 10.1.12)
 
@@ -55,7 +56,7 @@ def test_8bit_read(tmp_path, ext):
         tifffile.imwrite(path, data)
     else:
         cv2.imwrite(path, data[..., ::-1])
-    img = util.read_image(path)
+    img = image_io.read_image(path)
     assert img.dtype == np.float32 and img.shape == (32, 32, 3)
     np.testing.assert_allclose(img, data / 255.0, atol=0.02 if ext == '.jpg' else 1e-7)
 
@@ -63,21 +64,21 @@ def test_8bit_read(tmp_path, ext):
 def test_grayscale_and_rgba(tmp_path):
     grey = rgb8()[..., 0]
     cv2.imwrite(str(tmp_path / 'g.png'), grey)
-    img = util.read_image(str(tmp_path / 'g.png'))
+    img = image_io.read_image(str(tmp_path / 'g.png'))
     assert img.shape == grey.shape + (3,)
     np.testing.assert_allclose(img[..., 2], grey / 255.0, atol=1e-7)
     rgba = np.dstack([rgb16(), np.full((6, 9), 65535, np.uint16)])
     tifffile.imwrite(str(tmp_path / 'a.tif'), rgba)
-    np.testing.assert_allclose(util.read_image(str(tmp_path / 'a.tif')), rgba[..., :3] / 65535.0, atol=1e-7)
+    np.testing.assert_allclose(image_io.read_image(str(tmp_path / 'a.tif')), rgba[..., :3] / 65535.0, atol=1e-7)
     cv2.imwrite(str(tmp_path / 'a.png'), np.dstack([rgb8()[..., ::-1], np.zeros((6, 9), np.uint8)]))
-    assert util.read_image(str(tmp_path / 'a.png')).shape == (6, 9, 3)
+    assert image_io.read_image(str(tmp_path / 'a.png')).shape == (6, 9, 3)
 
 
 @pytest.mark.parametrize('fmt, ext, bits', [('png', '.png', 8), ('png16', '.png', 16), ('tiff16', '.tif', 16)])
 def test_write_round_trip(tmp_path, fmt, ext, bits):
     img = RNG.uniform(-0.2, 1.2, (5, 7, 3)).astype(np.float32)
-    path = util.write_image(str(tmp_path / f'out{ext}'), img, fmt)
-    back = util.read_image(path)
+    path = image_io.write_image(str(tmp_path / f'out{ext}'), img, fmt)
+    back = image_io.read_image(path)
     levels = 2 ** bits - 1
     np.testing.assert_allclose(back, np.round(np.clip(img, 0, 1) * levels) / levels, atol=1e-6)
     assert [p.name for p in tmp_path.iterdir()] == [f'out{ext}']       # no temporary left behind
@@ -85,26 +86,26 @@ def test_write_round_trip(tmp_path, fmt, ext, bits):
 
 def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
     path = tmp_path / 'keep.png'
-    util.write_image(str(path), np.zeros((2, 2, 3), np.float32))
+    image_io.write_image(str(path), np.zeros((2, 2, 3), np.float32))
     before = path.read_bytes()
     monkeypatch.setattr(cv2, 'imencode', lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
-        util.write_image(str(path), np.ones((2, 2, 3), np.float32))
+        image_io.write_image(str(path), np.ones((2, 2, 3), np.float32))
     assert path.read_bytes() == before and len(list(tmp_path.iterdir())) == 1
 
 
 def test_linearization_rules(tmp_path):
     img = np.array([[[0.5, 0.25, 1.0]]], np.float32)
-    np.testing.assert_allclose(util.linearize(img, 'prophoto'), img ** 1.8, rtol=1e-6)
-    srgb = util.linearize(img, 'srgb')
+    np.testing.assert_allclose(image_io.linearize(img, 'prophoto'), img ** 1.8, rtol=1e-6)
+    srgb = image_io.linearize(img, 'srgb')
     np.testing.assert_allclose(srgb, img ** 2.2 * 0.5, rtol=1e-5)        # max scaled to 0.5
-    assert util.linearize(img, 'display') is img and util.linearize(img, 'linear') is img
-    assert util.default_encoding('a.TIF') == 'prophoto' and util.default_encoding('a.jpg') == 'srgb'
-    assert util.default_encoding('a.dng') == 'linear'
+    assert image_io.linearize(img, 'display') is img and image_io.linearize(img, 'linear') is img
+    assert image_io.default_encoding('a.TIF') == 'prophoto' and image_io.default_encoding('a.jpg') == 'srgb'
+    assert image_io.default_encoding('a.dng') == 'linear'
     with pytest.raises(ValueError, match='unknown colour encoding'):
-        util.linearize(img, 'rec2020')
+        image_io.linearize(img, 'rec2020')
     tifffile.imwrite(str(tmp_path / 'x.tif'), np.full((2, 2, 3), 32768, np.uint16))
-    np.testing.assert_allclose(util.load_linear(str(tmp_path / 'x.tif')), (32768 / 65535) ** 1.8, rtol=1e-5)
+    np.testing.assert_allclose(image_io.load_linear(str(tmp_path / 'x.tif')), (32768 / 65535) ** 1.8, rtol=1e-5)
 
 
 def bad_files(tmp_path):
@@ -137,17 +138,17 @@ def bad_files(tmp_path):
 
 def test_bad_inputs_raise_one_error_type_naming_the_file(tmp_path):
     for what, (path, reason) in bad_files(tmp_path).items():
-        with pytest.raises(util.ImageError) as e:
-            util.read_image(str(path))
+        with pytest.raises(image_io.ImageError) as e:
+            image_io.read_image(str(path))
         assert str(path) in str(e.value) and reason in str(e.value), what
 
 
 def test_list_images_expands_folders_and_globs(tmp_path):
     for name in ['b.png', 'a.tif', 'c.txt']:
         (tmp_path / name).write_bytes(b'x')
-    assert util.list_images([str(tmp_path)]) == [str(tmp_path / 'a.tif'), str(tmp_path / 'b.png')]
-    assert util.list_images([str(tmp_path / '*.png')]) == [str(tmp_path / 'b.png')]
-    assert util.list_images([str(tmp_path / '*.jpg')]) == [str(tmp_path / '*.jpg')]   # reported later as missing
+    assert image_io.list_images([str(tmp_path)]) == [str(tmp_path / 'a.tif'), str(tmp_path / 'b.png')]
+    assert image_io.list_images([str(tmp_path / '*.png')]) == [str(tmp_path / 'b.png')]
+    assert image_io.list_images([str(tmp_path / '*.jpg')]) == [str(tmp_path / '*.jpg')]   # reported later as missing
 
 
 # ----------------------------------------------------------------------------------------------
@@ -175,8 +176,8 @@ def png_with_header(width, height, depth=8):
     import struct
     import zlib
     header = struct.pack('>IIBBBBB', width, height, depth, 2, 0, 0, 0)
-    return (util.PNG_SIGNATURE + util._png_chunk(b'IHDR', header)
-            + util._png_chunk(b'IDAT', zlib.compress(b'\0' * 64)) + util._png_chunk(b'IEND', b''))
+    return (image_io.PNG_SIGNATURE + image_io._png_chunk(b'IHDR', header)
+            + image_io._png_chunk(b'IDAT', zlib.compress(b'\0' * 64)) + image_io._png_chunk(b'IEND', b''))
 
 
 COMPLETE = {   # name -> (extension, encoded bytes)
@@ -193,7 +194,7 @@ def test_complete_files_read_exactly_as_opencv_decodes_them(tmp_path, name):
     path = tmp_path / f'ok{ext}'
     path.write_bytes(data)
     expected = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[..., ::-1]
-    samples = util.read_samples(str(path))
+    samples = image_io.read_samples(str(path))
     assert samples.dtype == expected.dtype and np.array_equal(samples, expected)
 
 
@@ -206,8 +207,8 @@ def test_truncated_files_are_named_errors(tmp_path, name, keep):
     for label, content in (('cut', cut), ('zero-padded', cut.ljust(len(data), b'\0'))):
         path = tmp_path / f'{label}{ext}'
         path.write_bytes(content)
-        with pytest.raises(util.ImageError, match='truncated or corrupt .*re-export or re-copy it') as e:
-            util.read_samples(str(path))
+        with pytest.raises(image_io.ImageError, match='truncated or corrupt .*re-export or re-copy it') as e:
+            image_io.read_samples(str(path))
         assert str(path) in str(e.value), label
 
 
@@ -218,26 +219,26 @@ def test_truncated_jpeg_with_a_complete_thumbnail_inside_is_an_error(tmp_path):
     app1 = b'Exif\x00\x00' + thumbnail
     with_thumbnail = data[:2] + b'\xff\xe1' + (len(app1) + 2).to_bytes(2, 'big') + app1 + data[2:]
     (tmp_path / 'whole.jpg').write_bytes(with_thumbnail)
-    np.testing.assert_array_equal(util.read_samples(str(tmp_path / 'whole.jpg')),
-                                  util.read_samples(_write(tmp_path / 'plain.jpg', data)))
+    np.testing.assert_array_equal(image_io.read_samples(str(tmp_path / 'whole.jpg')),
+                                  image_io.read_samples(_write(tmp_path / 'plain.jpg', data)))
     (tmp_path / 'cut.jpg').write_bytes(with_thumbnail[:-len(data) // 3])
-    with pytest.raises(util.ImageError, match='cut.jpg: truncated or corrupt JPEG'):
-        util.read_samples(str(tmp_path / 'cut.jpg'))
+    with pytest.raises(image_io.ImageError, match='cut.jpg: truncated or corrupt JPEG'):
+        image_io.read_samples(str(tmp_path / 'cut.jpg'))
 
 
 @pytest.mark.parametrize('width, height', [(100_000, 100_000), (30_000, 20_000)])
 def test_lying_png_header_is_refused_before_decoding(tmp_path, width, height):
     path = _write(tmp_path / 'huge.png', png_with_header(width, height))
-    with pytest.raises(util.ImageError, match=f'huge.png: image too large \\({width}x{height}\\); downscale'):
-        util.read_samples(path)
+    with pytest.raises(image_io.ImageError, match=f'huge.png: image too large \\({width}x{height}\\); downscale'):
+        image_io.read_samples(path)
 
 
 def test_lying_jpeg_header_is_refused_before_decoding(tmp_path):
     data = bytearray(COMPLETE['baseline jpeg'][1])
     sof = data.index(b'\xff\xc0')
     data[sof + 5:sof + 9] = (60_000).to_bytes(2, 'big') * 2      # height, width in the frame header
-    with pytest.raises(util.ImageError, match=r'big.jpg: image too large \(60000x60000\)'):
-        util.read_samples(_write(tmp_path / 'big.jpg', bytes(data)))
+    with pytest.raises(image_io.ImageError, match=r'big.jpg: image too large \(60000x60000\)'):
+        image_io.read_samples(_write(tmp_path / 'big.jpg', bytes(data)))
 
 
 def test_opencv_errors_become_image_errors(tmp_path, monkeypatch):
@@ -246,19 +247,19 @@ def test_opencv_errors_become_image_errors(tmp_path, monkeypatch):
     def fail(*args):
         raise cv2.error('OpenCV(5.0) loadsave.cpp: error: (-215:Assertion failed) in validateInputImageSize')
     monkeypatch.setattr(cv2, 'imdecode', fail)
-    with pytest.raises(util.ImageError, match='a.png: truncated or corrupt PNG'):
-        util.read_samples(path)
+    with pytest.raises(image_io.ImageError, match='a.png: truncated or corrupt PNG'):
+        image_io.read_samples(path)
 
 
 def test_content_not_extension_picks_the_reader(tmp_path):
     png, jpeg = COMPLETE['png'][1], COMPLETE['baseline jpeg'][1]
-    expected_png = util.read_samples(_write(tmp_path / 'a.png', png))
-    np.testing.assert_array_equal(util.read_samples(_write(tmp_path / 'png.jpg', png)), expected_png)
-    np.testing.assert_array_equal(util.read_samples(_write(tmp_path / 'png.tif', png)), expected_png)
-    np.testing.assert_array_equal(util.read_samples(_write(tmp_path / 'jpeg.png', jpeg)),
-                                  util.read_samples(_write(tmp_path / 'a.jpg', jpeg)))
+    expected_png = image_io.read_samples(_write(tmp_path / 'a.png', png))
+    np.testing.assert_array_equal(image_io.read_samples(_write(tmp_path / 'png.jpg', png)), expected_png)
+    np.testing.assert_array_equal(image_io.read_samples(_write(tmp_path / 'png.tif', png)), expected_png)
+    np.testing.assert_array_equal(image_io.read_samples(_write(tmp_path / 'jpeg.png', jpeg)),
+                                  image_io.read_samples(_write(tmp_path / 'a.jpg', jpeg)))
     tifffile.imwrite(tmp_path / 'tiff.jpg', rgb16())
-    assert util.read_samples(str(tmp_path / 'tiff.jpg')).dtype == np.uint16
+    assert image_io.read_samples(str(tmp_path / 'tiff.jpg')).dtype == np.uint16
 
 
 # ----------------------------------------------------------------------------------------------
@@ -291,7 +292,7 @@ def labels_of(img):
 def exif_bytes(orientation, make=None, model=None):
     from PIL import Image
     exif = Image.Exif()
-    exif[util.ORIENTATION_TAG] = orientation
+    exif[image_io.ORIENTATION_TAG] = orientation
     if make:
         exif[0x010F], exif[0x0110] = make, model
     return exif.tobytes()
@@ -301,10 +302,10 @@ def write_oriented(path, orientation, kind):
     from PIL import Image
     if kind == 'tiff':
         tifffile.imwrite(path, labelled(np.uint16), photometric='rgb',
-                         extratags=[(util.ORIENTATION_TAG, 'H', 1, orientation, True)])
+                         extratags=[(image_io.ORIENTATION_TAG, 'H', 1, orientation, True)])
     elif kind == 'png16':   # Pillow cannot write 16-bit RGB: OpenCV's PNG with an eXIf chunk
         with open(path, 'wb') as f:
-            util._write_png(f, labelled(np.uint16), None, exif_bytes(orientation))
+            image_io._write_png(f, labelled(np.uint16), None, exif_bytes(orientation))
     else:
         Image.fromarray(labelled()).save(path, quality=95, exif=exif_bytes(orientation))
 
@@ -314,7 +315,7 @@ def test_all_eight_orientations_are_shown_as_a_viewer_shows_them(tmp_path, kind,
     for orientation, viewed in VIEWED.items():
         path = str(tmp_path / f'o{orientation}{ext}')
         write_oriented(path, orientation, kind)
-        samples = util.read_samples(path)
+        samples = image_io.read_samples(path)
         assert samples.dtype == (np.uint8 if kind in ('jpeg', 'png') else np.uint16)
         assert samples.flags['C_CONTIGUOUS']
         np.testing.assert_array_equal(labels_of(samples), viewed, err_msg=f'orientation {orientation}')
@@ -325,14 +326,14 @@ def test_orientation_matches_pillow(tmp_path):
     for orientation in VIEWED:
         path = str(tmp_path / f'o{orientation}.png')
         write_oriented(path, orientation, 'png')
-        np.testing.assert_array_equal(util.read_samples(path), np.asarray(ImageOps.exif_transpose(Image.open(path))))
+        np.testing.assert_array_equal(image_io.read_samples(path), np.asarray(ImageOps.exif_transpose(Image.open(path))))
 
 
 def test_broken_exif_is_ignored(tmp_path):
     data = COMPLETE['baseline jpeg'][1]
     app1 = b'Exif\x00\x00MM\x00*\xff\xff'     # an IFD offset far past the end
     path = _write(tmp_path / 'a.jpg', data[:2] + b'\xff\xe1' + (len(app1) + 2).to_bytes(2, 'big') + app1 + data[2:])
-    np.testing.assert_array_equal(util.read_samples(path), util.read_samples(_write(tmp_path / 'b.jpg', data)))
+    np.testing.assert_array_equal(image_io.read_samples(path), image_io.read_samples(_write(tmp_path / 'b.jpg', data)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -359,17 +360,17 @@ def exif_of(block):
 
 @pytest.mark.parametrize('icc', [icc_profile(), icc_profile() + b'\0' * 70_000])   # 2 APP2 segments
 def test_read_metadata_of_a_jpeg(tmp_path, icc):
-    metadata = util.read_metadata(camera_jpeg(tmp_path / 'cam.jpg', icc))
+    metadata = image_io.read_metadata(camera_jpeg(tmp_path / 'cam.jpg', icc))
     assert metadata['icc_profile'] == icc
     exif = exif_of(metadata['exif'])
-    assert (exif[0x010F], exif[0x0110], exif[util.ORIENTATION_TAG]) == ('Canon', 'EOS 5D', 6)
+    assert (exif[0x010F], exif[0x0110], exif[image_io.ORIENTATION_TAG]) == ('Canon', 'EOS 5D', 6)
 
 
 def test_read_metadata_without_any(tmp_path):
     for name, data in (('a.jpg', COMPLETE['baseline jpeg'][1]), ('a.png', COMPLETE['png'][1])):
-        assert util.read_metadata(_write(tmp_path / name, data)) == {'icc_profile': None, 'exif': None}
+        assert image_io.read_metadata(_write(tmp_path / name, data)) == {'icc_profile': None, 'exif': None}
     tifffile.imwrite(tmp_path / 'a.tif', rgb16())
-    assert util.read_metadata(str(tmp_path / 'a.tif')) == {'icc_profile': None, 'exif': None}
+    assert image_io.read_metadata(str(tmp_path / 'a.tif')) == {'icc_profile': None, 'exif': None}
 
 
 @pytest.mark.parametrize('fmt, ext', [('png', '.png'), ('png16', '.png'), ('tiff16', '.tif')])
@@ -377,8 +378,8 @@ def test_results_carry_the_profile_and_upright_exif(tmp_path, fmt, ext):
     from PIL import Image
     icc = icc_profile()
     source = camera_jpeg(tmp_path / 'cam.jpg', icc)
-    samples = util.read_samples(source)                  # turned upright: 24 x 16
-    out = util.write_image(str(tmp_path / f'out{ext}'), samples, fmt, metadata=util.read_metadata(source))
+    samples = image_io.read_samples(source)                  # turned upright: 24 x 16
+    out = image_io.write_image(str(tmp_path / f'out{ext}'), samples, fmt, metadata=image_io.read_metadata(source))
     if fmt == 'tiff16':
         with tifffile.TiffFile(out) as tif:
             tags = tif.pages[0].tags
@@ -388,24 +389,24 @@ def test_results_carry_the_profile_and_upright_exif(tmp_path, fmt, ext):
         with Image.open(out) as png:                      # a second reader: Pillow
             assert png.info['icc_profile'] == icc
             exif = png.getexif()
-            assert (exif[0x010F], exif[0x0110], exif[util.ORIENTATION_TAG]) == ('Canon', 'EOS 5D', 1)
-    back = util.read_metadata(out)
+            assert (exif[0x010F], exif[0x0110], exif[image_io.ORIENTATION_TAG]) == ('Canon', 'EOS 5D', 1)
+    back = image_io.read_metadata(out)
     assert back['icc_profile'] == icc and exif_of(back['exif'])[0x010F] == 'Canon'
-    np.testing.assert_array_equal(labels_of(util.read_samples(out)), VIEWED[6])   # not turned twice
+    np.testing.assert_array_equal(labels_of(image_io.read_samples(out)), VIEWED[6])   # not turned twice
 
 
 def test_tiff_metadata_is_read(tmp_path):
     icc = icc_profile()
     tifffile.imwrite(tmp_path / 'a.tif', rgb16(), photometric='rgb', iccprofile=icc,
                      extratags=[(0x010F, 's', 0, 'Nikon', True), (0x0110, 's', 0, 'D850', True)])
-    metadata = util.read_metadata(str(tmp_path / 'a.tif'))
+    metadata = image_io.read_metadata(str(tmp_path / 'a.tif'))
     exif = exif_of(metadata['exif'])
     assert metadata['icc_profile'] == icc and (exif[0x010F], exif[0x0110]) == ('Nikon', 'D850')
 
 
 def test_unreadable_exif_does_not_stop_a_result(tmp_path):
-    out = util.write_image(str(tmp_path / 'out.png'), rgb8(), metadata={'icc_profile': None, 'exif': b'Exif\0\0junk'})
-    assert util.read_metadata(out) == {'icc_profile': None, 'exif': None}
+    out = image_io.write_image(str(tmp_path / 'out.png'), rgb8(), metadata={'icc_profile': None, 'exif': b'Exif\0\0junk'})
+    assert image_io.read_metadata(out) == {'icc_profile': None, 'exif': None}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -420,7 +421,7 @@ def umask_022():
 
 @pytest.mark.parametrize('fmt, ext', [('png', '.png'), ('tiff16', '.tif')])
 def test_results_get_the_usual_permissions(tmp_path, umask_022, fmt, ext):
-    path = util.write_image(str(tmp_path / f'out{ext}'), rgb8(), fmt)
+    path = image_io.write_image(str(tmp_path / f'out{ext}'), rgb8(), fmt)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644          # like any new file, not mkstemp's 0600
 
 
@@ -443,11 +444,11 @@ def refuse(error_number):
 ])
 def test_write_failures_are_output_errors(tmp_path, monkeypatch, fmt, ext, fake_open, message):
     path = tmp_path / f'out{ext}'
-    util.write_image(str(path), rgb8(), fmt)
+    image_io.write_image(str(path), rgb8(), fmt)
     before = path.read_bytes()
-    monkeypatch.setattr(util, 'open', fake_open, raising=False)
-    with pytest.raises(util.OutputError) as e:
-        util.write_image(str(path), rgb8(), fmt)
+    monkeypatch.setattr(image_io, 'open', fake_open, raising=False)
+    with pytest.raises(image_io.OutputError) as e:
+        image_io.write_image(str(path), rgb8(), fmt)
     assert str(e.value).startswith(f'{path}: cannot write the image: {message}')
     assert isinstance(e.value, OSError) and path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [path.name]               # no temporary left behind
@@ -460,25 +461,25 @@ def test_unusable_output_locations(tmp_path):
              tmp_path / 'file' / 'sub' / 'out.png': 'part of the folder path is a file',
              tmp_path / 'folder.png': 'a folder has that name'}
     for path, message in cases.items():
-        with pytest.raises(util.OutputError, match=f'{path}: cannot write the image: {message}'):
-            util.write_image(str(path), rgb8())
+        with pytest.raises(image_io.OutputError, match=f'{path}: cannot write the image: {message}'):
+            image_io.write_image(str(path), rgb8())
     assert sorted(p.name for p in tmp_path.iterdir()) == ['file', 'folder.png']
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason='root may write anywhere')
 def test_read_only_folder(tmp_path):
     (tmp_path / 'locked').mkdir(mode=0o555)
-    with pytest.raises(util.OutputError, match='permission denied'):
-        util.write_image(str(tmp_path / 'locked' / 'out.png'), rgb8())
+    with pytest.raises(image_io.OutputError, match='permission denied'):
+        image_io.write_image(str(tmp_path / 'locked' / 'out.png'), rgb8())
 
 
 def test_crops():
     img = RNG.uniform(0, 1, (60, 100, 3)).astype(np.float32)
-    sq = util.center_square(img)
+    sq = image_io.center_square(img)
     assert sq.shape == (60, 60, 3) and np.array_equal(sq, img[:, 20:80])
-    crops = util.random_square_crops(img, 4, 80, np.random.default_rng(0))
+    crops = image_io.random_square_crops(img, 4, 80, np.random.default_rng(0))
     assert crops.shape == (4, 80, 80, 3) and crops.dtype == np.float32
-    const = util.random_square_crops(np.full((50, 70, 3), 0.25, np.float32), 2, 20, np.random.default_rng(0))
+    const = image_io.random_square_crops(np.full((50, 70, 3), 0.25, np.float32), 2, 20, np.random.default_rng(0))
     np.testing.assert_allclose(const, 0.25, atol=1e-6)
 
 

@@ -1,0 +1,604 @@
+"""Image files in and out: reading any supported photo (checked, upright, 8/16-bit kept), colour
+encodings, metadata carried over, atomic writing, and the crops of spec 7.2, 7.3, 8.2.
+
+Image arrays are float32 (H, W, 3) RGB; values are in [0, 1] when read, and may exceed 1 after
+filters. Every unusable input raises ImageError naming the file and the fix; every failed write an
+OutputError.
+"""
+import errno
+import glob
+import os
+import secrets
+import struct
+import zlib
+
+import cv2
+import numpy as np
+
+import util
+
+# ----------------------------------------------------------------------------------------------
+# Image input
+
+class ImageError(Exception):
+    """An input image that cannot be used. The message names the file and says what is wrong."""
+
+
+TIFF_EXTENSIONS = ('.tif', '.tiff')
+RAW_EXTENSIONS = ('.dng', '.cr2', '.cr3', '.nef', '.arw', '.kdc', '.raf', '.orf', '.rw2', '.pef',
+                  '.srw', '.raw', '.nrw', '.sr2', '.3fr', '.erf', '.mrw', '.x3f', '.iiq', '.rwl')
+IMAGE_EXTENSIONS = TIFF_EXTENSIONS + ('.png', '.jpg', '.jpeg') + RAW_EXTENSIONS
+MAX_PIXELS = 400_000_000   # refuse absurd sizes before allocating (a 24 MP photo is 24e6)
+
+# How stored values become the agent's linear input (spec 8.2; decisions: declared encodings):
+# the exponent of each encoding (srgb is then scaled, see linearize).
+ENCODING_EXPONENTS = {'display': 1.0, 'linear': 1.0, 'prophoto': 1.8, 'srgb': 2.2}
+ENCODINGS = tuple(ENCODING_EXPONENTS)
+
+
+def default_encoding(path):
+    """The original's rule: TIFF is gamma-1.8 ProPhoto; RAW decodes to linear; JPEG/PNG are sRGB."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in TIFF_EXTENSIONS:
+        return 'prophoto'
+    if ext in RAW_EXTENSIONS:
+        return 'linear'
+    return 'srgb'
+
+
+def linearize(img, encoding):
+    """Stored values in [0, 1] -> the domain the agent sees.
+
+    display / linear: unchanged (display-referred training data such as Sintel keeps its values).
+    prophoto: x^1.8 (the FiveK Lightroom export).
+    srgb: x^2.2, then scaled so the maximum is 0.5 ("mimic RAW exposure", as the original did for
+          JPEG/PNG; applied identically when training on 'srgb' folders so both see one domain).
+    """
+    if encoding not in ENCODING_EXPONENTS:
+        raise ValueError(f"unknown colour encoding {encoding!r}; use one of {', '.join(ENCODINGS)}")
+    exponent = ENCODING_EXPONENTS[encoding]
+    if exponent == 1.0:
+        return img
+    img = np.power(img, exponent, dtype=np.float32)
+    return img * srgb_gain(img.max()) if encoding == 'srgb' else img
+
+
+def srgb_gain(peak):
+    """The srgb encoding's scale: it takes the linearized image's maximum `peak` to 0.5."""
+    return np.float32(0.5 / max(float(peak), 1e-6))
+
+
+# Full scale of each integer sample type: stored value / full scale is in [0, 1].
+FULL_SCALE = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}
+
+
+def _to_rgb(arr, path):
+    """uint8/uint16/float array (H, W[, C]) in file channel order -> RGB (H, W, 3) samples, checked:
+    integers as stored, floats as float32 in [0, 1]."""
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ImageError(f"{path}: not a 2-D image (array shape {arr.shape})")
+    channels = arr.shape[2]
+    if channels in (1, 2):           # grey (+ alpha): replicate the grey channel
+        arr = np.repeat(arr[..., :1], 3, axis=2)
+    elif channels >= 4:              # drop alpha / extra samples
+        arr = arr[..., :3]
+    if arr.dtype.kind == 'f':
+        arr = arr.astype(np.float32)
+        if not np.isfinite(arr).all():
+            raise ImageError(f"{path}: contains NaN or infinite values; re-export the image")
+        arr = np.clip(arr, 0.0, None)
+        if arr.max() > 1.0:
+            raise ImageError(f"{path}: floating-point image with values above 1 (max {arr.max():.3g});"
+                             " export it normalized to [0, 1] or as 8/16-bit")
+    elif arr.dtype not in FULL_SCALE:
+        raise ImageError(f"{path}: unsupported sample type {arr.dtype}; use 8- or 16-bit images")
+    return np.ascontiguousarray(arr)
+
+
+def to_float(samples):
+    """Samples (uint8, uint16, or float32 in [0, 1]) -> float32 in [0, 1]: x / 255, x / 65535."""
+    if samples.dtype in FULL_SCALE:
+        return samples.astype(np.float32) / np.float32(FULL_SCALE[samples.dtype])
+    return samples
+
+
+# What a file's first bytes say it is, whatever its name: a PNG named .jpg is still read.
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+PNG_END = b'\x00\x00\x00\x00IEND\xaeB`\x82'
+TIFF_SIGNATURES = (b'II*\x00', b'MM\x00*', b'II+\x00', b'MM\x00+')   # classic and BigTIFF
+EXIF_PREFIX = b'Exif\x00\x00'      # how JPEG's APP1 segment (and read_metadata) starts an EXIF block
+ORIENTATION_TAG = 0x0112           # EXIF/TIFF Orientation
+MAX_ICC_BYTES = 1 << 24            # real colour profiles are kilobytes to a few megabytes
+# JPEG markers: frame headers (they hold the size), and those without a length field.
+JPEG_FRAME_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+JPEG_STANDALONE_MARKERS = {0x01, *range(0xD0, 0xD8)}
+
+
+def _file_kind(path):
+    """'png', 'jpeg', 'tiff' or None, from the file's first bytes."""
+    head = _read_bytes(path, 8)
+    if head.startswith(PNG_SIGNATURE):
+        return 'png'
+    if head.startswith(b'\xff\xd8\xff'):
+        return 'jpeg'
+    return 'tiff' if head[:4] in TIFF_SIGNATURES else None
+
+
+def _read_bytes(path, count=-1):
+    try:
+        with open(path, 'rb') as f:
+            return f.read(count)
+    except OSError as e:
+        raise ImageError(f"{path}: cannot read the file ({e.strerror})") from None
+
+
+def _damaged(path, kind, detail):
+    return ImageError(f"{path}: truncated or corrupt {kind} file ({detail}); re-export or re-copy it")
+
+
+def _check_size(path, width, height):
+    """Refuses absurd sizes before decoding allocates them (a header may also simply lie)."""
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{path}: image too large ({width}x{height}); downscale it first")
+
+
+def _jpeg_layout(data, path):
+    """Reads a JPEG's headers and checks that an end-of-image marker follows its first scan: libjpeg
+    decodes a cut-off file with grey for the missing part and only prints a warning. (A search from
+    the start could find the end of the EXIF thumbnail, itself a complete JPEG.)
+
+    -> {'size': (width, height), 'exif': the APP1 EXIF block or None, 'icc': profile or None}.
+    """
+    size, exif, icc, end = None, None, {}, 0
+    for marker, body, end in _jpeg_segments(data, path):
+        if marker in JPEG_FRAME_MARKERS and len(body) >= 5:
+            height, width = struct.unpack_from('>HH', body, 1)
+            size = (width, height)
+        elif marker == 0xE1 and body.startswith(EXIF_PREFIX) and exif is None:
+            exif = body
+        elif marker == 0xE2 and body.startswith(b'ICC_PROFILE\x00') and len(body) > 14:
+            icc[body[12]] = body[14:]       # a profile may be split over numbered segments
+    if size is None:
+        raise _damaged(path, 'JPEG', 'no frame header before the image data')
+    if data.find(b'\xff\xd9', end) < 0:
+        raise _damaged(path, 'JPEG', 'the image data stops before its end marker')
+    return {'size': size, 'exif': exif, 'icc': b''.join(icc[k] for k in sorted(icc)) or None}
+
+
+def _jpeg_segments(data, path):
+    """(marker, body, offset after it) of each segment from the start to the first scan's header."""
+    pos = 2
+    while True:
+        if pos + 4 > len(data):
+            raise _damaged(path, 'JPEG', 'it ends inside its header')
+        if data[pos] != 0xFF:
+            raise _damaged(path, 'JPEG', f'no segment marker at byte {pos}')
+        marker = data[pos + 1]
+        if marker == 0xFF or marker in JPEG_STANDALONE_MARKERS:   # fill byte, or no length field
+            pos += 1 if marker == 0xFF else 2
+            continue
+        if marker == 0xD9:
+            raise _damaged(path, 'JPEG', 'it ends before any image data')
+        end = pos + 2 + int.from_bytes(data[pos + 2:pos + 4], 'big')
+        if end > len(data):
+            raise _damaged(path, 'JPEG', 'it ends inside its header')
+        yield marker, data[pos + 4:end], end
+        if marker == 0xDA:      # start of scan: the image data follows
+            return
+        pos = end
+
+
+def _png_layout(data, path):
+    """Walks a PNG's chunks to its end chunk (IEND), which a copy cut short lacks.
+
+    -> {'size': (width, height), 'exif': the eXIf block (as an EXIF block) or None, 'icc': the
+    iCCP profile or None}.
+    """
+    size = exif = icc = None
+    pos = len(PNG_SIGNATURE)
+    while True:
+        if pos + 12 > len(data):
+            raise _damaged(path, 'PNG', 'it ends before its end chunk (IEND)')
+        length, kind = struct.unpack_from('>I4s', data, pos)
+        start, pos = pos + 8, pos + 12 + length
+        if kind == b'IHDR' and length >= 8:
+            size = struct.unpack_from('>II', data, start)
+        elif kind == b'eXIf':
+            exif = EXIF_PREFIX + data[start:start + length]
+        elif kind == b'iCCP':
+            icc = _inflate_icc(data[start:start + length])
+        elif kind == b'IEND':
+            break
+    if data[pos - 12:pos] != PNG_END:    # the end chunk is always these bytes (its CRC included)
+        raise _damaged(path, 'PNG', 'its end chunk (IEND) is cut off or damaged')
+    if size is None:
+        raise _damaged(path, 'PNG', 'no header chunk (IHDR)')
+    return {'size': size, 'exif': exif, 'icc': icc}
+
+
+def _inflate_icc(body):
+    """An iCCP chunk (name, 0, method 0, zlib data) -> the profile, or None if it does not inflate
+    to at most MAX_ICC_BYTES (a few kilobytes could otherwise inflate to gigabytes)."""
+    inflater = zlib.decompressobj()
+    try:
+        profile = inflater.decompress(body.partition(b'\x00')[2][1:], MAX_ICC_BYTES)
+    except zlib.error:
+        return None
+    return None if inflater.unconsumed_tail else profile
+
+
+def _read_png_jpeg(path, kind):
+    """PNG or JPEG through OpenCV, unchanged (16-bit PNG keeps its bits), once the file is known to
+    be complete and of a sane size. -> (samples in RGB order, EXIF orientation)."""
+    data = _read_bytes(path)
+    layout = (_png_layout if kind == 'png' else _jpeg_layout)(data, path)
+    _check_size(path, *layout['size'])
+    try:
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as e:
+        raise _damaged(path, kind.upper(), f'OpenCV: {e.err}') from None
+    if arr is None:
+        raise _damaged(path, kind.upper(), 'OpenCV cannot decode it')
+    if arr.ndim == 3 and arr.shape[2] >= 3:   # OpenCV gives BGR(A); RGB comes out contiguous
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB if arr.shape[2] == 3 else cv2.COLOR_BGRA2RGB)
+    return arr, _exif_orientation(layout['exif'])
+
+
+def _exif_orientation(exif):
+    """The Orientation (1-8) of an EXIF block; 1 when absent, unreadable or invalid, as viewers do."""
+    if not exif:
+        return 1
+    from PIL import Image
+    block = Image.Exif()
+    try:
+        block.load(exif)
+        value = block.get(ORIENTATION_TAG, 1)
+    except Exception:  # Pillow raises many types for malformed EXIF; viewers then ignore it too
+        return 1
+    return int(value) if value in range(1, 9) else 1
+
+
+def _orient(arr, orientation):
+    """Stored pixels -> the picture a viewer shows for an EXIF/TIFF Orientation: 5-8 are 1-4 after
+    swapping rows and columns; 2 and 6 reverse the columns, 3 and 7 both, 4 and 8 the rows."""
+    if orientation >= 5:
+        arr = arr.swapaxes(0, 1)
+    rows, columns = ((1, 1), (1, -1), (-1, -1), (-1, 1))[(orientation - 1) % 4]
+    return arr[::rows, ::columns]
+
+
+def _read_tiff(path):
+    """-> (samples, TIFF orientation), through tifffile."""
+    import tifffile
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            _check_size(path, page.imagewidth, page.imagelength)
+            arr = page.asarray()
+            orientation = int(page.tags.valueof(ORIENTATION_TAG, 1))
+            # Planar RGB (one plane per sample) -> interleaved, as every other reader returns.
+            arr = np.moveaxis(arr, 0, -1) if page.axes.startswith('S') else arr
+            return arr, orientation if orientation in range(1, 9) else 1
+    except ImageError:
+        raise
+    except Exception as e:  # tifffile raises many types for truncated or malformed files
+        raise _damaged(path, 'TIFF', f'{type(e).__name__}: {e}') from None
+
+
+def _read_raw(path, curve='linear'):
+    """curve 'linear' (the agent's linear input) or 'srgb' (the sRGB transfer curve: what a display-
+    encoded model, trained on JPEG-like values, must be shown)."""
+    try:
+        import rawpy
+    except ImportError:
+        raise ImageError(f"{path}: camera RAW needs rawpy (pip install rawpy)") from None
+    try:
+        with rawpy.imread(path) as raw:
+            _check_size(path, raw.sizes.width, raw.sizes.height)
+            # 16-bit, camera white balance, no auto-brightness (decisions: RAW input); gamma (1, 1) is
+            # linear, (2.4, 12.92) the sRGB curve. LibRaw turns the picture upright itself.
+            return raw.postprocess(use_camera_wb=True, no_auto_bright=True,
+                                   gamma=(1, 1) if curve == 'linear' else (2.4, 12.92),
+                                   output_bps=16, output_color=rawpy.ColorSpace.sRGB)
+    except ImageError:
+        raise
+    except Exception as e:
+        raise ImageError(f"{path}: cannot decode camera RAW ({type(e).__name__}: {e}); the file may be "
+                         "truncated or corrupt, or not a RAW file: re-copy it, or export it as TIFF") from None
+
+
+def _check_file(path):
+    """The checks every reader shares: the file exists, is a file, is not empty, has a known type."""
+    if not os.path.exists(path):
+        raise ImageError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise ImageError(f"{path}: is a folder, not an image")
+    if os.path.getsize(path) == 0:
+        raise ImageError(f"{path}: empty file")
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in IMAGE_EXTENSIONS:
+        raise ImageError(f"{path}: unsupported file type {ext or '(none)'}; supported: "
+                         + ' '.join(IMAGE_EXTENSIONS))
+    return 'raw' if ext in RAW_EXTENSIONS else _file_kind(path)
+
+
+def read_samples(path, raw_curve='linear'):
+    """Reads an image's stored samples as RGB (H, W, 3): uint8 or uint16 as stored, float as float32,
+    turned upright as a viewer shows it (EXIF or TIFF Orientation).
+
+    The content, not the extension, picks the reader: TIFF through tifffile, PNG/JPEG through OpenCV
+    (unchanged, so 16-bit PNG keeps its bits), camera RAW (by extension) through rawpy, decoded
+    to 16 bits with raw_curve: 'linear' or 'srgb'.
+    Raises ImageError naming the file for anything unusable: missing, empty, truncated, corrupt,
+    too large, not an image.
+    """
+    path = os.fspath(path)
+    kind = _check_file(path)
+    if kind == 'raw':
+        return _to_rgb(_read_raw(path, raw_curve), path)
+    if kind is None:
+        raise ImageError(f"{path}: cannot decode: the content is not JPEG, PNG or TIFF; the file "
+                         "may be corrupt or in another format: re-export it as JPEG, PNG or TIFF")
+    arr, orientation = _read_tiff(path) if kind == 'tiff' else _read_png_jpeg(path, kind)
+    return _to_rgb(_orient(arr, orientation), path)
+
+
+def read_metadata(path):
+    """An image's colour profile and EXIF, to carry over to its results (write_image's metadata).
+
+    -> {'icc_profile': bytes or None, 'exif': bytes or None}. 'exif' is an EXIF block as JPEG's
+    APP1 segment holds it (b'Exif\\0\\0' and a TIFF structure; PIL.Image.Exif().load reads it).
+    JPEG: APP1/APP2 segments; PNG: eXIf/iCCP chunks; TIFF: the InterColorProfile tag, and through
+    Pillow the descriptive tags (Make, Model, ...) with the EXIF and GPS sub-IFDs; camera RAW: none
+    (rawpy exposes neither). Raises ImageError as read_samples does for an unusable file.
+    """
+    path = os.fspath(path)
+    kind = _check_file(path)
+    if kind in ('png', 'jpeg'):
+        layout = (_png_layout if kind == 'png' else _jpeg_layout)(_read_bytes(path), path)
+        return {'icc_profile': layout['icc'], 'exif': layout['exif']}
+    if kind == 'tiff':
+        return {'icc_profile': _tiff_icc(path), 'exif': _tiff_exif(path)}
+    return {'icc_profile': None, 'exif': None}
+
+
+def _tiff_icc(path):
+    import tifffile
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return tif.pages[0].tags.valueof(34675)    # InterColorProfile
+    except Exception as e:  # as _read_tiff
+        raise _damaged(path, 'TIFF', f'{type(e).__name__}: {e}') from None
+
+
+# TIFF tags that describe the photo, not its pixels layout: carried into EXIF blocks and TIFF outputs.
+DESCRIPTIVE_TAGS = {0x010F: 'Make', 0x0110: 'Model', 0x0132: 'DateTime', 0x013B: 'Artist',
+                    0x8298: 'Copyright'}
+EXIF_IFD, GPS_IFD = 0x8769, 0x8825
+
+
+def _tiff_exif(path):
+    """A TIFF's descriptive tags and EXIF/GPS sub-IFDs as an EXIF block, or None (none, or a TIFF
+    Pillow cannot open, e.g. floating-point)."""
+    from PIL import Image, TiffImagePlugin
+    try:
+        # The plugin class, not Image.open: that refuses images over 179 MP, below MAX_PIXELS.
+        with TiffImagePlugin.TiffImageFile(path) as tif:
+            source, block = tif.getexif(), Image.Exif()
+            for tag in DESCRIPTIVE_TAGS:
+                if tag in source:
+                    block[tag] = source[tag]
+            for tag in (EXIF_IFD, GPS_IFD):
+                sub = source.get_ifd(tag)
+                if sub:
+                    block[tag] = sub
+            return block.tobytes() if len(block) else None
+    except Exception:  # metadata is optional: a TIFF Pillow cannot parse simply has none to carry
+        return None
+
+
+def read_image(path, raw_curve='linear'):
+    """Reads an image's stored values as float32 RGB (H, W, 3) in [0, 1], keeping 16-bit depth."""
+    return to_float(read_samples(path, raw_curve))
+
+
+def raw_curve(encoding):
+    """How camera RAW is developed for a declared encoding: with the sRGB curve for the display-
+    referred ones (a model trained on JPEG-like values must see a RAW file as its camera's JPEG
+    would show it), linear for the others."""
+    return 'srgb' if encoding in ('display', 'srgb') else 'linear'
+
+
+def load_linear(path, encoding=None):
+    """read_image + linearize with the file's default encoding unless one is given."""
+    return linearize(read_image(path), encoding or default_encoding(path))
+
+
+def list_images(items):
+    """Expands files, folders (supported images inside, sorted) and glob patterns, in order.
+
+    Names that match nothing are kept, so the caller reports them as missing files.
+    """
+    out = []
+    for item in items:
+        item = os.fspath(item)
+        if os.path.isdir(item):
+            out += sorted(os.path.join(item, f) for f in os.listdir(item)
+                          if f.lower().endswith(IMAGE_EXTENSIONS))
+        elif any(c in item for c in '*?[') and not os.path.exists(item):
+            out += sorted(glob.glob(item)) or [item]
+        else:
+            out.append(item)
+    return out
+
+
+def image_statistics(img):
+    """(mean luminance, contrast = 2 x std of luminance, mean HLS saturation) of an image clipped to
+    [0, 1]: the statistics of the paper's histogram metric (spec 8.6), also recorded in recipes."""
+    x = np.ascontiguousarray(np.clip(img, 0.0, 1.0), np.float32)
+    luminance = x @ np.array(util.LUM_WEIGHTS, np.float32)
+    saturation = cv2.cvtColor(x, cv2.COLOR_RGB2HLS)[..., 2]   # float HLS: S in [0, 1]
+    return float(luminance.mean()), float(2.0 * luminance.std()), float(saturation.mean())
+
+
+# ----------------------------------------------------------------------------------------------
+# Image output (atomic: a temporary name in the same folder, then rename)
+
+OUTPUT_FORMATS = {'png': '.png', 'png16': '.png', 'tiff16': '.tif'}
+
+
+class OutputError(OSError):
+    """An output that cannot be written. The message names the path and what to do about it."""
+
+
+# What to do when writing fails, by the operating system's error number. (os.makedirs reports a
+# file in the way of the folder as ENOTDIR, or as EEXIST when it is the folder itself.)
+_FILE_IN_THE_WAY = 'part of the folder path is a file, not a folder: choose another --output-dir'
+OUTPUT_FIXES = {
+    errno.ENOSPC: 'no space left on device: free some space or choose another --output-dir',
+    errno.EDQUOT: 'disk quota exceeded: free some space or choose another --output-dir',
+    errno.EACCES: 'permission denied: choose another --output-dir or make the folder writable',
+    errno.EPERM: 'operation not permitted: choose another --output-dir or make the folder writable',
+    errno.EROFS: 'read-only file system: choose another --output-dir',
+    errno.ENOTDIR: _FILE_IN_THE_WAY,
+    errno.EEXIST: _FILE_IN_THE_WAY,
+    errno.EISDIR: 'a folder has that name: move it away or choose another --output-dir',
+    errno.ENAMETOOLONG: 'the name is too long: choose a shorter --output-dir',
+}
+
+
+def _output_error(path, e):
+    fix = OUTPUT_FIXES.get(e.errno, e.strerror or str(e))
+    return OutputError(f"{path}: cannot write the image: {fix}")
+
+
+def quantize(img, bits):
+    """float image -> uint8/uint16, clipped to [0, 1] and rounded (OpenCV's saturate cast)."""
+    scale = 255.0 if bits == 8 else 65535.0
+    return np.rint(np.clip(img, 0.0, 1.0) * np.float32(scale)).astype(np.uint8 if bits == 8 else np.uint16)
+
+
+def temporary_path(folder, suffix):
+    """An unused hidden name in `folder` to write a file under before renaming it into place.
+
+    Unlike tempfile.mkstemp, which creates files readable by their owner only (0600), the caller
+    creates the file itself, so it gets the usual permissions (0666 less the umask).
+    """
+    return os.path.join(folder, f'.tmp-{secrets.token_hex(8)}{suffix}')
+
+
+def write_image(path, img, fmt=None, metadata=None):
+    """Writes float RGB in [0, 1] (or uint8/uint16 RGB) atomically, with the usual permissions of a
+    new file. fmt: png, png16 or tiff16; by default from the extension (.tif/.tiff -> tiff16, else png).
+
+    metadata: read_metadata's dict for the input. Its ICC profile and EXIF go into the file (PNG:
+    iCCP and eXIf chunks; TIFF: InterColorProfile and the descriptive tags Make, Model, DateTime,
+    Artist, Copyright), with Orientation 1, since read_samples already turned the pixels upright.
+    Raises OutputError naming the path and the fix (full disk, no permission, a file where a folder
+    should be); nothing is left behind then.
+    """
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    fmt = fmt or ('tiff16' if ext in TIFF_EXTENSIONS else 'png')
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"unknown output format {fmt!r}; use one of {', '.join(OUTPUT_FORMATS)}")
+    bits = 8 if fmt == 'png' else 16
+    arr = img if img.dtype in (np.uint8, np.uint16) else quantize(img, bits)
+    exif = _upright_exif((metadata or {}).get('exif'), arr.shape)
+    icc = (metadata or {}).get('icc_profile')
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise _output_error(path, e) from None
+    tmp = temporary_path(folder, OUTPUT_FORMATS[fmt])
+    try:
+        with open(tmp, 'xb') as f:
+            if fmt == 'tiff16':
+                _write_tiff(f, arr, icc, exif)
+            else:
+                _write_png(f, arr, icc, exif)
+        os.replace(tmp, path)
+    except BaseException as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        if isinstance(e, OSError):
+            raise _output_error(path, e) from None
+        raise
+    return path
+
+
+def _write_png(f, arr, icc, exif):
+    """OpenCV's PNG (it writes 16-bit RGB, which Pillow cannot), with the profile and EXIF chunks
+    inserted after the 33-byte signature and header chunk: both must come before the image data."""
+    ok, png = cv2.imencode('.png', cv2.cvtColor(arr, cv2.COLOR_RGB2BGR))    # OpenCV writes BGR
+    if not ok:
+        raise OSError("OpenCV could not encode the image as PNG")
+    f.write(png[:33])
+    if icc:
+        f.write(_png_chunk(b'iCCP', b'ICC Profile\x00\x00' + zlib.compress(icc)))
+    if exif:
+        f.write(_png_chunk(b'eXIf', exif[len(EXIF_PREFIX):]))
+    f.write(png[33:])
+
+
+def _png_chunk(kind, body):
+    return struct.pack('>I', len(body)) + kind + body + struct.pack('>I', zlib.crc32(kind + body))
+
+
+def _write_tiff(f, arr, icc, exif):
+    """16-bit TIFF through tifffile. Of the EXIF, the descriptive tags and Orientation 1 are written
+    in the image's own tags; tifffile cannot write the EXIF sub-IFD (exposure, lens, GPS)."""
+    import tifffile
+    tags = []
+    if exif:
+        from PIL import Image
+        block = Image.Exif()
+        block.load(exif)
+        tags = [(ORIENTATION_TAG, 'H', 1, 1, True)] + [
+            (tag, 's', 0, str(block[tag]).encode('ascii', 'replace'), True)
+            for tag in DESCRIPTIVE_TAGS if tag in block]
+    tifffile.imwrite(f, arr, photometric='rgb', iccprofile=icc, extratags=tags)
+
+
+def _upright_exif(exif, shape):
+    """The input's EXIF block for its result: Orientation 1 and the result's size. Pillow writes it
+    without the thumbnail, which would still be sideways. None without EXIF or if it is unreadable:
+    metadata never stops a result from being written."""
+    if not exif:
+        return None
+    from PIL import Image
+    block = Image.Exif()
+    try:
+        block.load(exif)
+        block[ORIENTATION_TAG] = 1
+        sub = block.get_ifd(EXIF_IFD)
+        if 0xA002 in sub or 0xA003 in sub:    # PixelXDimension, PixelYDimension
+            sub[0xA002], sub[0xA003] = shape[1], shape[0]
+        return block.tobytes()
+    except Exception:  # Pillow raises many types for malformed EXIF
+        return None
+
+
+# ----------------------------------------------------------------------------------------------
+# Crops (spec 7.2, 7.3, 8.2)
+
+def center_square(img):
+    h, w = img.shape[:2]
+    s = min(h, w)
+    y, x = (h - s) // 2, (w - s) // 2
+    return img[y:y + s, x:x + s]
+
+
+def random_square_crops(img, count, size, rng):
+    """`count` random square crops of side min(H, W), each resized to size x size with INTER_AREA."""
+    h, w = img.shape[:2]
+    s = min(h, w)
+    crops = []
+    for _ in range(count):
+        y = rng.integers(0, h - s + 1)
+        x = rng.integers(0, w - s + 1)
+        crops.append(cv2.resize(img[y:y + s, x:x + s], (size, size), interpolation=cv2.INTER_AREA))
+    return np.stack(crops).astype(np.float32)
