@@ -1,6 +1,7 @@
 """End to end: a short training run on a tiny synthetic folder dataset writes every artefact, and
 running the same command again resumes from the checkpoint at the right iteration."""
 import glob
+import importlib.util
 import json
 import os
 
@@ -127,7 +128,7 @@ def test_export_writes_a_compact_actor(tiny_data, capsys):
         train.main(['sintel', 'exp', '--half'])        # --half only means something with --export
 
 
-def test_actor_snapshots_are_kept_for_a_score_curve(tiny_data):
+def test_actor_snapshots_are_kept_for_a_score_curve(tiny_data, capsys):
     """Rolling checkpoints keep only the newest; actors/actor-N stay, and evaluate.py --step N reads them."""
     import evaluate
     assert train.main(['sintel', 'curve', '--max_iter_step=4', '--actor_snapshot_interval=2'] + TINY + tiny_data) == 0
@@ -139,6 +140,20 @@ def test_actor_snapshots_are_kept_for_a_score_curve(tiny_data):
     final = evaluate.load_model('sintel', 'curve', None)[0]
     assert source == 'checkpoint at iteration 2'
     assert any((a.numpy() != b.numpy()).any() for a, b in zip(early.agent.variables, final.agent.variables))
+
+    # bench/score_curve.py scores every kept actor and the newest checkpoint on the held-out inputs.
+    spec = importlib.util.spec_from_file_location('score_curve', os.path.join(util.PROJECT_DIR, 'bench',
+                                                                              'score_curve.py'))
+    score_curve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(score_curve)
+    argv = ['sintel', 'curve', '--seeds', '0', '--val_fraction=0.25'] + tiny_data
+    assert score_curve.main(argv) == 0
+    table = capsys.readouterr().out
+    assert [line.split('|')[1].strip() for line in table.splitlines() if line.startswith('| ') and
+            line[2].isdigit()] == ['2', '4', '5']
+    result = os.path.join('outputs', 'score_curve', 'sintel-curve', 'step-2', 'seed-0', 'result.json')
+    os.utime(result, (0, 0))
+    assert score_curve.main(argv) == 0 and os.path.getmtime(result) == 0      # scored once, then reused
 
 
 def test_resumed_schedule_continues_exactly(tiny_data, capsys, monkeypatch):
