@@ -315,7 +315,9 @@ class Photo:
     def load(self):
         """The samples, read again if they were let go (see BATCH_BYTES)."""
         import image_io
-        return self.samples if self.samples is not None else image_io.read_samples(self.path)
+        if self.samples is not None:
+            return self.samples
+        return image_io.read_samples(self.path, image_io.raw_curve(self.encoding))
 
 
 def model_encoding(cfg, encoding):
@@ -774,7 +776,7 @@ def todo(files, bases, args, tally):
         counter = f"[{k}/{len(files)}]"
         paths = output_paths(bases[path], args.format)
         # With --lut a result without its .cube is not done: the set is made again (the same with --seed).
-        done = os.path.exists(paths['retouched']) and not (args.lut and not os.path.exists(paths['lut']))
+        done = os.path.exists(paths['retouched']) and (not args.lut or os.path.exists(paths['lut']))
         if args.skip_existing and done:
             print(f"{counter} {path}: already done ({paths['retouched']} exists)", flush=True)
             tally.existing += 1

@@ -54,6 +54,9 @@ def test_raw_for_a_display_encoded_model_is_developed_with_the_srgb_curve():
     assert linear.encoding == 'linear' and shown.encoding == 'display'
     lin, srgb = image_io.to_float(linear.samples), image_io.to_float(shown.samples)
     assert srgb.mean() > 2 * lin.mean()
+    kept = shown.samples
+    shown.samples = None            # a big photo's samples are let go and read again for development
+    np.testing.assert_array_equal(shown.load(), kept)
     # the same development, up to LibRaw's 16-bit rounding and its curve's toe
     np.testing.assert_allclose(srgb, data.linear_to_srgb(lin), atol=0.02)
     assert image_io.raw_curve('srgb') == 'srgb' and image_io.raw_curve('prophoto') == image_io.raw_curve('linear') == 'linear'
