@@ -93,6 +93,8 @@ summary_freq = 100                 # TensorBoard scalars every N iterations
 vis_draw_critic_scores = True      # overlay discriminator scores in visualizations
 write_image_interval = 400         # training visualization every N iterations (incl. 0)
 checkpoint_interval = 500          # checkpoint when (iter + 1) % N == 0 (only the newest is kept)
+checkpoint_minutes = 10.0          # ... and when this long has passed since the last one (0: never);
+                                   # Ctrl-C and kill save anyway, this bounds what a hard kill loses
 actor_snapshot_interval = 0        # also keep the actor's weights every N iterations as actors/actor-N,
                                    # for a score curve (evaluate.py --step N); 0: never
 realtime_vis = False               # unsupported (no display); kept for completeness

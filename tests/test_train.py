@@ -113,6 +113,28 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tiny_data, capsys, monkeypatch
     assert sorted(os.listdir(os.path.join('models', 'sintel', 'nan'))).count('model.ckpt-2.index') == 1
 
 
+def test_checkpoints_by_the_clock_bound_what_a_hard_kill_loses(tiny_data, monkeypatch):
+    """A crash that cannot save (like SIGKILL) leaves the checkpoint the clock rule wrote, though the
+    iteration rule (every 1000) never fired."""
+    import net
+    original = net.GAN.generator_step
+    calls = {'n': 0}
+
+    def killed(self, *args):
+        calls['n'] += 1
+        if calls['n'] > 33:                # in iteration 4 (30 warm-up rollouts in iteration 0, then one each)
+            raise MemoryError('killed')
+        return original(self, *args)
+
+    monkeypatch.setattr(net.GAN, 'generator_step', killed)
+    argv = ['sintel', 'hard', '--max_iter_step=10'] + TINY + tiny_data
+    with pytest.raises(MemoryError):
+        train.main(argv + ['--checkpoint_interval=1000', '--checkpoint_minutes=1e-9'])
+    # iterations 0-3 finished, each saved by the clock (only the newest is kept): resume at iteration 4
+    assert [f for f in os.listdir(os.path.join('models', 'sintel', 'hard')) if f.endswith('.index')] == [
+        'model.ckpt-4.index']
+
+
 def test_export_writes_a_compact_actor(tiny_data, capsys):
     assert train.main(['sintel', 'exp', '--max_iter_step=1'] + TINY + tiny_data) == 0
     assert train.main(['sintel', 'exp', '--export', 'models/sintel/shipped']) == 0
