@@ -61,7 +61,10 @@ def main(argv=None):
     parser.add_argument('--batch-size', type=int, default=16)
     args = parser.parse_args(argv)
     util.configure_tensorflow()
-    full, cfg, model_dir, source = evaluate.load_model(args.config, args.model, None)
+    try:
+        full, cfg, model_dir, source = evaluate.load_model(args.config, args.model, None)
+    except evaluate.Refused as e:
+        raise SystemExit(f"error: {e}")
     half = net.GAN(cfg, training=False)
     with tempfile.TemporaryDirectory() as tmp:
         full.save_actor(os.path.join(tmp, 'actor'), tf.float16)
@@ -72,7 +75,10 @@ def main(argv=None):
     changed = total = 0
     param_diff = output_diff = 0.0
     for start in range(0, len(files), args.batch_size):
-        photos = [evaluate.read_input(path, encoding) for path in files[start:start + args.batch_size]]
+        try:
+            photos = [evaluate.read_input(path, encoding) for path in files[start:start + args.batch_size]]
+        except image_io.ImageError as e:
+            raise SystemExit(f"error: {e}")
         low = np.stack([evaluate.low_res_view(p) for p in photos])
         seeds = [evaluate.photo_seed(args.seed, p.samples) for p in photos]
         c, t, p, o = compare(full, half, low, seeds)

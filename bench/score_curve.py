@@ -48,7 +48,8 @@ def scored(config, model, step, seed, inputs, target_dir, out, overrides):
                '--output-dir', os.path.join(out, 'images'), '--no-intermediates', '--seed', str(seed),
                '--step', str(step)]
     print(f"step {step}, seed {seed}: evaluate.py on {len(inputs)} held-out inputs", file=sys.stderr, flush=True)
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    if subprocess.run(command, stdout=subprocess.DEVNULL).returncode:
+        raise SystemExit(f"error: evaluate.py failed at step {step} with seed {seed} (its messages are above)")
     keys = {score.name_key(p) for p in inputs}
     result = score.score_folders(os.path.join(out, 'images'), target_dir, keys=keys)
     util.write_json(result_file, json.loads(score.to_json(result)))
@@ -66,10 +67,10 @@ def main(argv=None):
     parser.add_argument('--out', help='results folder (default outputs/score_curve/<config>-<model>)')
     args, overrides = parser.parse_known_args(argv)
     cfg = util.load_config(args.config, overrides)
-    model_dir = evaluate.find_model(args.config, args.model)
     try:
+        model_dir = evaluate.find_model(args.config, args.model)
         inputs = data.folder_split(cfg, 'input', 'val')
-    except data.DataError as e:
+    except (evaluate.Refused, data.DataError) as e:
         raise SystemExit(f"error: {e}")
     target_dir = cfg.target_dir
     steps = args.steps or run_steps(model_dir)
