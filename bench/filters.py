@@ -6,7 +6,7 @@ filter without running out of memory.
 
 Per filter: `process` on a 64x64x64 batch as a tf.function (as training runs it), and on one
 4000x3000 float32 image as a tf.function (the plain path: one pass over memory per TensorFlow op) and
-XLA-compiled (each filter fused into one pass). Then evaluate.Developer on a 16-bit 12 MP photo: 16-bit
+XLA-compiled (each filter fused into one pass). Then develop.Developer on a 16-bit 12 MP photo: 16-bit
 samples in, 8-bit image out, scaling, x^1.8 linearization, 5 filters and quantization in one compiled
 function, in chunks of 65,536 pixels. Each case runs in its own child process, whose peak resident
 memory (ru_maxrss) is reported; `none` is the child's baseline (TensorFlow and the 12 MP image).
@@ -80,15 +80,15 @@ def child(case, width, height, repeats):
     if case == 'none':
         big = tf.constant(rng.uniform(0, 1, (1, height, width, 3)).astype(np.float32))
         return {'graph': median_seconds(lambda: (big * 1.0).numpy(), repeats)}
-    import evaluate
+    import develop
     import image_io
     path, label = case.split(':', 1)
     names = SEQUENCES[label]
     edits = [(list(found).index(n), user_params(found[n], rng)[0]) for n in names]
     samples = rng.integers(0, 65536, (height, width, 3), dtype=np.uint16)
     if path == 'fused':
-        photo = evaluate.Photo('bench.tif', samples, 'prophoto')
-        developer = evaluate.Developer(list(found.values()), 8, False)
+        photo = develop.Photo('bench.tif', samples, 'prophoto')
+        developer = develop.Developer(list(found.values()), 8, False)
         return {'seconds': median_seconds(lambda: developer(photo, edits), repeats)}
     graphs = {n: tf.function(found[n].process) for n in names}
 
@@ -147,7 +147,7 @@ def main():
         else:
             print(f"{case:8s} {1000 * r['batch']:12.2f} {r['graph']:14.3f} {r['xla']:12.3f} {r['rss']:12.2f}")
     print(f"\nfull-resolution development of a 16-bit {mp:g} MP photo to 8 bits in 5 steps "
-          "(fused: evaluate.Developer; plain: NumPy float copy, x^1.8, 5 tf.functions, quantize):")
+          "(fused: develop.Developer; plain: NumPy float copy, x^1.8, 5 tf.functions, quantize):")
     for label in SEQUENCES:
         for path in ('fused', 'plain'):
             r = run_child(f'{path}:{label}', args)

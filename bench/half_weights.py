@@ -22,6 +22,7 @@ sys.path.insert(0, PROJECT_DIR)   # runnable as `python bench/half_weights.py` f
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import develop  # noqa: E402
 import evaluate  # noqa: E402
 import image_io  # noqa: E402
 import net  # noqa: E402
@@ -71,16 +72,16 @@ def main(argv=None):
         half.load_actor(os.path.join(tmp, 'actor'))
         half_bytes = os.path.getsize(os.path.join(tmp, 'actor.data-00000-of-00001'))
     files = image_io.list_images(args.images)
-    encoding = evaluate.model_encoding(cfg, 'auto')
+    encoding = develop.model_encoding(cfg, 'auto')
     changed = total = 0
     param_diff = output_diff = 0.0
     for start in range(0, len(files), args.batch_size):
         try:
-            photos = [evaluate.read_input(path, encoding) for path in files[start:start + args.batch_size]]
+            photos = [develop.read_input(path, encoding) for path in files[start:start + args.batch_size]]
         except image_io.ImageError as e:
             raise SystemExit(f"error: {e}")
-        low = np.stack([evaluate.low_res_view(p) for p in photos])
-        seeds = [evaluate.photo_seed(args.seed, p.samples) for p in photos]
+        low = np.stack([develop.low_res_view(p) for p in photos])
+        seeds = [develop.photo_seed(args.seed, p.samples) for p in photos]
         c, t, p, o = compare(full, half, low, seeds)
         changed, total = changed + c, total + t
         param_diff, output_diff = max(param_diff, p), max(output_diff, o)

@@ -6,6 +6,7 @@ import pytest
 from skimage import data as skdata
 
 import data
+import develop
 import evaluate
 import image_io
 import util
@@ -43,10 +44,10 @@ def test_held_out_sintel_frames_do_not_warn():
     domain = evaluate.read_domain(SINTEL)
     frames = data.folder_split(cfg, 'input', 'val')
     assert len(frames) == 85
-    far = [(f, data.outside_domain(domain, evaluate.low_res_view(evaluate.read_input(f, 'display'))))
+    far = [(f, data.outside_domain(domain, develop.low_res_view(develop.read_input(f, 'display'))))
            for f in frames]
     assert [f for f, problems in far if problems] == []
     photos = image_io.list_images([os.path.join(SHARED_DATA, 'photos')])[::10]
     warned = [p for p in photos if data.outside_domain(
-        domain, evaluate.low_res_view(evaluate.read_input(p, 'display')))]
+        domain, develop.low_res_view(develop.read_input(p, 'display')))]
     assert len(warned) > len(photos) / 2        # most good photos are far from Sintel's renders

@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 import tifffile
 
+import develop
 import evaluate
 import filters
 import image_io
@@ -187,11 +188,11 @@ def test_developer_matches_reference_within_one_level(inputs):
     encodings, folder = inputs
     rng = np.random.default_rng(4)
     for bits, intermediates in [(8, True), (16, False)]:
-        developer = evaluate.Developer(FILTERS, bits, intermediates, chunk=5000)
+        developer = develop.Developer(FILTERS, bits, intermediates, chunk=5000)
         for name, encoding in encodings.items():
             path = str(folder / name)
             edits = random_edits(rng)
-            out = developer(evaluate.read_input(path, encoding), edits)
+            out = developer(develop.read_input(path, encoding), edits)
             linear, steps = reference(path, encoding, edits)
             assert out['retouched'].dtype == (np.uint8 if bits == 8 else np.uint16)
             assert levels_apart(out['retouched'], image_io.quantize(steps[-1], bits)) <= 1, (name, bits)
@@ -209,14 +210,14 @@ def test_developer_matches_reference_within_one_level(inputs):
 
 def test_chunks_give_the_same_image_as_one_piece(inputs):
     encodings, folder = inputs
-    photo = evaluate.read_input(str(folder / 'a.tif'), 'prophoto')
+    photo = develop.read_input(str(folder / 'a.tif'), 'prophoto')
     edits = random_edits(np.random.default_rng(5))
-    whole = evaluate.Developer(FILTERS, 16, False, chunk=1 << 16)(photo, edits)['retouched']   # one chunk
+    whole = develop.Developer(FILTERS, 16, False, chunk=1 << 16)(photo, edits)['retouched']   # one chunk
     assert photo.pixels < 1 << 16
-    tiles = evaluate.Developer(FILTERS, 16, False, chunk=1 << 12)(photo, edits)['retouched']
+    tiles = develop.Developer(FILTERS, 16, False, chunk=1 << 12)(photo, edits)['retouched']
     np.testing.assert_array_equal(whole, tiles)
     # Odd chunk sizes put some pixels through XLA's scalar loop tails: float rounding may differ.
-    odd = evaluate.Developer(FILTERS, 16, False, chunk=999)(photo, edits)['retouched']
+    odd = develop.Developer(FILTERS, 16, False, chunk=999)(photo, edits)['retouched']
     assert levels_apart(whole, odd) <= 1
 
 
@@ -231,7 +232,7 @@ def test_low_res_view_equals_resizing_the_linearized_square(inputs, tmp_path):
     for path, encoding in cases.items():
         expected = cv2.resize(image_io.center_square(image_io.load_linear(path, encoding)), (64, 64),
                               interpolation=cv2.INTER_LINEAR)
-        np.testing.assert_array_equal(evaluate.low_res_view(evaluate.read_input(path, encoding)), expected)
+        np.testing.assert_array_equal(develop.low_res_view(develop.read_input(path, encoding)), expected)
 
 
 def test_batches_of_big_photos_are_read_again(workspace, monkeypatch):
@@ -507,7 +508,7 @@ def test_ctrl_c_keeps_finished_results_and_no_temporary_files(tmp_path, capsys, 
     for k, name in enumerate('abc'):
         write_photo(tmp_path / 'in' / f'{name}.png', k)
     reads = []
-    real = evaluate.read_input
+    real = develop.read_input
 
     def interrupted_at_the_third(path, encoding):
         reads.append(path)
@@ -515,7 +516,7 @@ def test_ctrl_c_keeps_finished_results_and_no_temporary_files(tmp_path, capsys, 
             raise KeyboardInterrupt
         return real(path, encoding)
 
-    monkeypatch.setattr(evaluate, 'read_input', interrupted_at_the_third)
+    monkeypatch.setattr(develop, 'read_input', interrupted_at_the_third)
     out = tmp_path / 'out'
     assert recipe_run(tmp_path, tmp_path / 'in', '--output-dir', out, '--lut') == 130
     captured = capsys.readouterr()

@@ -48,9 +48,9 @@ def test_raw_for_a_display_encoded_model_is_developed_with_the_srgb_curve():
     """A display-encoded model (config_photos) sees JPEG-like values: evaluate.py develops RAW for it
     with the sRGB curve; a linear model keeps linear RAW."""
     import data
-    import evaluate
-    linear = evaluate.read_input(KDC, 'auto')
-    shown = evaluate.read_input(KDC, 'display')
+    import develop
+    linear = develop.read_input(KDC, 'auto')
+    shown = develop.read_input(KDC, 'display')
     assert linear.encoding == 'linear' and shown.encoding == 'display'
     lin, srgb = image_io.to_float(linear.samples), image_io.to_float(shown.samples)
     assert srgb.mean() > 2 * lin.mean()

@@ -1,0 +1,229 @@
+"""One photo from its file to its result: how it is read for a model (its encoding), the agent's 64x64
+view of it and its own dropout seed, and the full-resolution development of the agent's edits
+(spec 8.2), also as the colour table of a .cube LUT.
+
+Speed: the full-resolution edits run as one XLA-compiled function from stored samples to 8/16-bit
+output (Developer), chunk by chunk on all cores.
+"""
+import functools
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+MIN_SIDE = 16          # smaller images give the agent no usable 64x64 view
+CHUNK = 1 << 16        # pixels per call of the compiled development
+
+
+class Photo:
+    """One input: its stored samples (RGB; uint8 or uint16 as stored, or float32) and how they become
+    the agent's linear values, x ** exponent * gain with x in [0, 1] (image_io.linearize's encodings)."""
+
+    def __init__(self, path, samples, encoding):
+        import image_io
+        self.path, self.samples, self.encoding = path, samples, encoding
+        self.pixels, self.dtype = samples.shape[0] * samples.shape[1], samples.dtype
+        self.exponent = image_io.ENCODING_EXPONENTS[encoding]
+        self.gain = np.float32(1.0)
+        brightest = samples.max(keepdims=True)
+        if encoding == 'srgb':      # scaled by the whole image's maximum, as image_io.linearize does
+            self.gain = image_io.srgb_gain(self.linear(brightest).max())
+        self.peak = float(self.linear(brightest).max())    # the linear image's maximum
+        self.curve = np.float32([self.exponent, self.gain, self.peak])   # Developer's description
+
+    def linear(self, samples):
+        """image_io.linearize of some of this photo's samples, as if of the whole photo."""
+        import image_io
+        x = image_io.to_float(samples)
+        return x if self.exponent == 1.0 else np.power(x, self.exponent, dtype=np.float32) * self.gain
+
+    def load(self):
+        """The samples, read again if they were let go (evaluate.py does so for big photos, see BATCH_BYTES)."""
+        import image_io
+        if self.samples is not None:
+            return self.samples
+        return image_io.read_samples(self.path, image_io.raw_curve(self.encoding))
+
+
+def model_encoding(cfg, encoding):
+    """--encoding 'auto' means the encoding a model trained on a folder was trained with; else (and for
+    the FiveK model) each file's default (image_io.default_encoding)."""
+    if encoding == 'auto' and getattr(cfg, 'input_kind', None) in ('folder', 'synthetic'):
+        return cfg.input_encoding
+    return encoding
+
+
+def read_input(path, encoding):
+    """-> Photo; encoding 'auto' takes the file's default (image_io.default_encoding)."""
+    import image_io
+    samples = image_io.read_samples(path, image_io.raw_curve(encoding))
+    if min(samples.shape[:2]) < MIN_SIDE:
+        raise image_io.ImageError(f"{path}: too small ({samples.shape[1]}x{samples.shape[0]}); the agent needs "
+                              f"at least {MIN_SIDE} pixels on the short side")
+    return Photo(path, samples, image_io.default_encoding(path) if encoding == 'auto' else encoding)
+
+
+def photo_seed(seed, samples):
+    """--seed and a photo's pixels -> the photo's own dropout seed (a non-negative int64): its edit then
+    depends on nothing else (not its name, its position, its batch or its shard). Each photo draws its
+    own masks, as each image of a batch did in the original, so a set's scores do not hang on one draw."""
+    digest = hashlib.blake2b(f'{seed} {samples.dtype} {samples.shape}'.encode(), digest_size=8)
+    digest.update(np.ascontiguousarray(samples).data)
+    return int.from_bytes(digest.digest(), 'little') >> 1
+
+
+def low_res_view(photo, size=64):
+    """Spec 8.2: the centre square of the linearized image, resized to size x size bilinearly (cv2).
+
+    Equal to linearizing the whole square and resizing it, without doing so for a big photo: a bilinear
+    reduction reads only the source rows and columns next to its samples, so only those pixels are
+    linearized, into a zero square whose other pages are never touched (so never allocated).
+    """
+    import cv2
+    import image_io
+    square = image_io.center_square(photo.samples)
+    side = square.shape[0]
+    if side <= 4 * size:            # small, or cv2's exact-2x case (an area average of every pixel)
+        return cv2.resize(photo.linear(square), (size, size), interpolation=cv2.INTER_LINEAR)
+    # cv2's sample positions; each reads floor(x) and floor(x) + 1 (x is rounded to float32 first,
+    # so near an integer either neighbour may be read: both are taken).
+    centres = (np.arange(size) + 0.5) * (side / size) - 0.5
+    first, last = np.floor(centres - 0.01).astype(int), np.floor(centres + 0.01).astype(int) + 1
+    used = np.unique(np.clip(np.concatenate([np.arange(a, b + 1) for a, b in zip(first, last)]), 0, side - 1))
+    linear = np.zeros(square.shape, np.float32)
+    linear[np.ix_(used, used)] = photo.linear(square[np.ix_(used, used)])
+    return cv2.resize(linear, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def quantize(img, bits):
+    """image_io.quantize inside a compiled function: clip to [0, 1], scale, round half to even."""
+    import tensorflow as tf
+    scale, dtype = (255.0, tf.uint8) if bits == 8 else (65535.0, tf.uint16)
+    return tf.cast(tf.round(tf.clip_by_value(img, 0.0, 1.0) * scale), dtype)
+
+
+def power(x, exponent):
+    """x ** exponent for x >= 0 as exp(exponent log x): XLA vectorizes exp and log but calls powf per
+    value, 3x slower; the two agree to a few float32 ulps."""
+    import tensorflow as tf
+    return tf.exp(exponent * tf.math.log(x))
+
+
+class Developer:
+    """Stored samples -> retouched 8/16-bit image (and, with intermediates, the 8-bit linear input,
+    its tone-mapped preview and the image after each step but the last) in one XLA-compiled function
+    per sample type: the scaling to [0, 1], the linearization, the filters and the quantization are
+    fused, so NumPy never holds a float copy of a photo and XLA fuses each filter into one pass.
+
+    Every filter is per-pixel given its parameters, so a photo is developed as a list of pixels in
+    chunks of one fixed size: the result equals developing it whole, memory stays small at any
+    resolution, XLA compiles once whatever the photo sizes, and chunks run on all cores.
+    """
+
+    def __init__(self, filters, bits, intermediates, chunk=CHUNK):
+        import tensorflow as tf
+        self.filters, self.bits, self.intermediates, self.chunk = filters, bits, intermediates, chunk
+        width = max(f.num_params for f in filters)
+        self.functions = {np.dtype(dtype): tf.function(
+            functools.partial(self._develop, scale=scale), jit_compile=True, autograph=False, input_signature=[
+                tf.TensorSpec([None, 3], dtype), tf.TensorSpec([3], tf.float32),
+                tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, width], tf.float32)])
+            for dtype, scale in ((np.uint8, 255.0), (np.uint16, 65535.0), (np.float32, None))}
+        self.pool = ThreadPoolExecutor(os.cpu_count())
+        self.warm = set()
+
+    def _develop(self, samples, curve, actions, params, scale):
+        """samples (N, 3) as stored, scale their full scale (None: float); curve: exponent, gain and
+        linear maximum (Photo); actions, params: pack_steps of the edits."""
+        import tensorflow as tf
+        import filters
+        x = tf.cast(samples, tf.float32)
+        if scale is not None:
+            x = x / scale
+        exponent, gain, peak = curve[0], curve[1], curve[2]
+        x = tf.cond(exponent == 1.0, lambda: x, lambda: power(x, exponent) * gain)
+
+        def step(i, img, stages):
+            img = filters.replay_step(self.filters, img, actions[i], params[i])
+            if self.intermediates:
+                stages = stages.write(i, quantize(img[0, 0], 8))
+            return i + 1, img, stages
+
+        # img (1, 1, N, 3) is the filters' (B, H, W, 3); stages: the 8-bit image after each step.
+        _, img, stages = tf.while_loop(lambda i, img, stages: i < tf.size(actions), step,
+                                       (0, x[None, None], tf.TensorArray(tf.uint8, size=tf.size(actions))))
+        retouched = quantize(img[0, 0], self.bits)
+        if not self.intermediates:
+            return {'retouched': retouched}
+        return {'retouched': retouched, 'linear': quantize(x, 8),
+                'input_tone_mapped': quantize(power(x / tf.maximum(peak, 1e-6), 1 / 2.4), 8),
+                'stages': stages.stack()}
+
+    def warm_up(self, dtype, steps):
+        """Compiles for this sample type and number of steps in the background (e.g. while the agent
+        runs), so the first photo does not wait for it."""
+        if (dtype, steps) in self.warm:
+            return
+        self.warm.add((dtype, steps))
+        self.pool.submit(self._run, np.zeros((self.chunk, 3), dtype), np.float32([1, 1, 1]),
+                         *self._pack([(0, np.zeros(self.filters[0].num_params))] * steps))
+
+    def _pack(self, steps):
+        import filters
+        return filters.pack_steps(self.filters, steps)
+
+    def _run(self, part, curve, actions, params):
+        n = len(part)
+        if n < self.chunk:            # one shape for every call: XLA compiles once
+            part = np.concatenate([part, np.zeros((self.chunk - n, 3), part.dtype)])
+        out = self.functions[part.dtype](part, curve, actions, params)
+        return {name: value.numpy()[..., :n, :] for name, value in out.items()}
+
+    def __call__(self, photo, steps):
+        """steps: [(filter index, user-unit parameters), ...] -> {output name: uint8/uint16 (H, W, 3)},
+        names as output_paths: retouched, and with intermediates linear, input_tone_mapped and
+        intermediate00.. (the image after each step but the last, at most 4)."""
+        return self.develop(photo.load(), photo.curve, steps)
+
+    def develop(self, samples, curve, steps):
+        """__call__ for any samples (H, W, 3) linearized as the photo with Photo.curve `curve` is."""
+        h, w = samples.shape[:2]
+        pixels = samples.reshape(-1, 3)
+        actions, params = self._pack(steps)
+        starts = range(0, len(pixels), self.chunk)
+        parts = self.pool.map(lambda start: self._run(pixels[start:start + self.chunk], curve, actions, params),
+                              starts)
+        out = {}
+        for start, part in zip(starts, parts):
+            for name, value in part.items():
+                if name not in out:
+                    out[name] = np.empty(value.shape[:-2] + pixels.shape, value.dtype)
+                out[name][..., start:start + value.shape[-2], :] = value
+        stages = out.pop('stages', [])
+        out.update({f'intermediate{i:02d}': stage for i, stage in enumerate(stages[:-1][:4])})
+        return {name: img.reshape(h, w, 3) for name, img in out.items()}
+
+
+def colour_table(developer, photo, edits, size):
+    """The photo's whole development (its linearization, the edits, the output's clipping) at the points
+    of a size^3 grid of stored values (lut.grid) -> the result's values there (size^3, 3) in [0, 1].
+    developer: a 16-bit one without intermediates, so the table keeps 16-bit precision."""
+    import lut
+    grid = lut.grid(size)
+    return developer.develop(grid[:, None, :], photo.curve, edits)['retouched'].reshape(-1, 3) / 65535.0
+
+
+def lut_comments(photo, labels):
+    """The .cube's first lines: what it does, and which values it expects (the file's own)."""
+    import image_io
+    name = os.path.basename(photo.path)
+    bits = {np.dtype(np.uint8): '8-bit: value / 255', np.dtype(np.uint16): '16-bit: value / 65535'}
+    notes = {'srgb': 'Fits this photo only: its sRGB linearization is scaled by its brightest value.',
+             'raw': f'Camera RAW: the input is the 16-bit RGB that rawpy decodes ('
+                    f'{"with the sRGB curve" if image_io.raw_curve(photo.encoding) == "srgb" else "linear"}), '
+                    'not the raw file.'}
+    kind = 'raw' if os.path.splitext(name)[1].lower() in image_io.RAW_EXTENSIONS else photo.encoding
+    return [f'Exposure, rebuilt: the retouching of {name} ({" > ".join(labels)}) as a 3D LUT.',
+            f'Input: {name}\'s stored RGB values in [0, 1] ({bits.get(photo.dtype, "float")}), as in the file.',
+            'Output: the stored values of its retouched result.'] + ([notes[kind]] if kind in notes else [])
