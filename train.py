@@ -235,13 +235,14 @@ def train(cfg, model_dir):
     B, T = cfg.batch_size, cfg.max_iter_step
     recent = collections.defaultdict(lambda: collections.deque(maxlen=cfg.median_filter_size))
     t_start, it = time.time(), start
-    last_save = [t_start]
+    last_save = t_start
 
     def save(iteration):
+        nonlocal last_save
         gan.iteration.assign(iteration)
         memory.save(pool_file)
         manager.save(checkpoint_number=iteration)
-        last_save[0] = time.time()
+        last_save = time.time()
 
     try:
         for it in range(start, T + 1):
@@ -294,7 +295,7 @@ def train(cfg, model_dir):
                     tf.summary.image('training', figure[None], max_outputs=1)
             # Also by the clock: a kill that cannot be caught (SIGKILL, power loss) then loses at most
             # checkpoint_minutes of a slow run, not up to checkpoint_interval iterations.
-            overdue = cfg.checkpoint_minutes and time.time() - last_save[0] > 60 * cfg.checkpoint_minutes
+            overdue = cfg.checkpoint_minutes and time.time() - last_save > 60 * cfg.checkpoint_minutes
             if (it + 1) % cfg.checkpoint_interval == 0 or overdue:
                 save(it + 1)
             if cfg.actor_snapshot_interval and (it + 1) % cfg.actor_snapshot_interval == 0:

@@ -13,7 +13,8 @@ corrects all five renders, and per method the table reports, in dB (mean over ph
   consistency  mean PSNR between the five corrections of one photo (one photo, one look).
 The model corrects the renders through evaluate.py (a subprocess: exactly what a user runs, with
 --seed), once per seed of --seeds: a seed is one draw of the test-time dropout masks for every photo,
-so each seed gets its own row, and their mean is reported too; the baselines are bench/baselines.py's, plus the model-free gain to a mean of 0.45.
+so each seed gets its own row, and their mean is reported too; the baselines are
+bench/baselines.py's, plus the model-free gain to a mean of 0.45.
 The renders and corrections are kept in --out (default outputs/exposure_errors/) for inspection.
 """
 import argparse

@@ -38,7 +38,7 @@ def run_steps(model_dir):
     return sorted(set(kept) | ({max(full)} if full else set()))
 
 
-def scored(config, model, step, seed, inputs, target_dir, out, overrides):
+def scored(config, model, step, seed, inputs, target_dir, out):
     """score.py's result for one step and seed (from out/result.json when already scored)."""
     result_file = os.path.join(out, 'result.json')
     if os.path.exists(result_file):
@@ -80,7 +80,7 @@ def main(argv=None):
     rows = []
     for step in steps:
         results = [scored(args.config, args.model, step, seed, inputs, target_dir,
-                          os.path.join(out, f'step-{step}', f'seed-{seed}'), overrides) for seed in args.seeds]
+                          os.path.join(out, f'step-{step}', f'seed-{seed}')) for seed in args.seeds]
         psnr = [r['paired_metrics']['psnr'] for r in results]
         hist = [r['histogram_intersection']['average'] for r in results]
         rows.append((step, np.mean(psnr), min(psnr), max(psnr), np.mean(hist), min(hist), max(hist)))
