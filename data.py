@@ -93,7 +93,9 @@ class Provider:
         self._direct_stream = _Stream(len(self.index), direct_seed)
         self._direct_lock = threading.Lock()
         self._queue = queue.Queue(maxsize=PREFETCH_DEPTH)
-        threading.Thread(target=self._prefetch, daemon=True, name='data-prefetch').start()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._prefetch, daemon=True, name='data-prefetch')
+        self._thread.start()
 
     def __len__(self):
         return len(self.index)
@@ -103,19 +105,32 @@ class Provider:
         if batch_size != self.batch_size:
             with self._direct_lock:
                 return self._make_batch(self._direct_stream, batch_size)
+        if self._closed.is_set():
+            raise RuntimeError(f"{self.description}: next_batch() after close()")
         item = self._queue.get()
         if isinstance(item, BaseException):
             self._queue.put(item)   # every later call reports the failure too
             raise item
         return item
 
+    def close(self):
+        """Stops the prefetch thread, which holds the patches (a process that trains more than once
+        would otherwise keep every dataset). Only batches of other sizes can be drawn after it."""
+        self._closed.set()
+        self._thread.join()
+
     def _prefetch(self):
-        while True:
+        while not self._closed.is_set():
             try:
                 item = self._make_batch(self._prefetch_stream, self.batch_size)
             except BaseException as e:  # handed to the consumer, which re-raises it
                 item = e
-            self._queue.put(item)
+            while not self._closed.is_set():   # a full queue is waited on only until close()
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    pass
             if isinstance(item, BaseException):
                 return
 
@@ -544,6 +559,7 @@ def main(argv=None):
             inputs = (make_pair_provider(cfg, 'train') if cfg.reward == 'paired'
                       else make_provider(cfg, 'input', 'train'))
             util.write_json(os.path.join(args.domain, 'input_domain.json'), input_domain(cfg, inputs))
+            inputs.close()
             print(f"wrote {os.path.join(args.domain, 'input_domain.json')} from {inputs.description}")
             return
         paths = folder_split(util.load_config(args.config, overrides), 'input', args.list)

@@ -7,7 +7,7 @@ FiveK-style input pack from your own Lightroom export (spec 7.2).
 
 Downloads resume where they stopped (run the same command again), land under their final names only
 once complete and checked, and archives are extracted only if every member stays inside the target.
-Standard library HTTP only; util (and with it TensorFlow) is imported by --build-pack alone.
+Standard library HTTP only; image_io (and with it OpenCV) is imported by --build-pack alone.
 """
 import argparse
 import hashlib
@@ -358,7 +358,7 @@ def number_ranges(numbers):
 def build_pack(folder, dest, seed=0):
     """16-bit ProPhoto TIFFs (sorted) -> <dest>/fivek_dataset/sup_batched80aug_daylight/image_raw.npy
     (float32 (4N, 80, 80, 3), linearized with x^1.8) and meta_raw.json naming the source files."""
-    import image_io  # here, not at the top: it imports TensorFlow (via util), which downloading does not need
+    import image_io  # here, not at the top: it imports OpenCV, which downloading does not need
     if not os.path.isdir(folder):
         raise FetchError(f'{folder}: no such folder; pass the folder of your exported TIFFs')
     files = [p for p in image_io.list_images([folder]) if p.lower().endswith(image_io.TIFF_EXTENSIONS)]

@@ -15,7 +15,9 @@ import zlib
 import cv2
 import numpy as np
 
-import util
+# Spec 3.1's luminance weights (R, G, B). They live here, not in util.py, so that reading images and
+# their statistics does not import TensorFlow; util.lum uses the same weights.
+LUM_WEIGHTS = (0.27, 0.67, 0.06)
 
 # ----------------------------------------------------------------------------------------------
 # Image input
@@ -438,7 +440,7 @@ def image_statistics(img):
     """(mean luminance, contrast = 2 x std of luminance, mean HLS saturation) of an image clipped to
     [0, 1]: the statistics of the paper's histogram metric (spec 8.6), also recorded in recipes."""
     x = np.ascontiguousarray(np.clip(img, 0.0, 1.0), np.float32)
-    luminance = x @ np.array(util.LUM_WEIGHTS, np.float32)
+    luminance = x @ np.array(LUM_WEIGHTS, np.float32)
     saturation = cv2.cvtColor(x, cv2.COLOR_RGB2HLS)[..., 2]   # float HLS: S in [0, 1]
     return float(luminance.mean()), float(2.0 * luminance.std()), float(saturation.mean())
 

@@ -211,6 +211,7 @@ def train(cfg, model_dir):
         domain = data.input_domain(cfg, inputs)
     except data.DataError as e:
         raise SystemExit(f"error: {e}")
+    providers = [p for p in (inputs, targets) if p]
     print(f"inputs:  {inputs.description}")
     print(f"targets: {targets.description if targets else 'each input has its own (paired reward)'}")
     print(f"precision: {util.precision_description(cfg.mixed_precision)}")
@@ -221,6 +222,8 @@ def train(cfg, model_dir):
     print(f"resuming at iteration {start}" if start else "starting a new model")
     if start > cfg.max_iter_step:
         print(f"already trained to max_iter_step={cfg.max_iter_step}; raise it with --max_iter_step=N")
+        for provider in providers:
+            provider.close()
         return 0
     util.write_json(os.path.join(model_dir, 'input_domain.json'), domain)
     writer = tf.summary.create_file_writer(model_dir)
@@ -325,6 +328,9 @@ def train(cfg, model_dir):
               f"({manager.latest_checkpoint or 'none'}). Try a lower learning rate (--base_lr=...) "
               "or a different --seed, then resume.", file=sys.stderr)
         return 1
+    finally:
+        for provider in providers:   # their prefetch threads hold the training data
+            provider.close()
     save(T + 1)
     print(f"done: {T + 1} iterations in {(time.time() - t_start) / 60:.1f} min; model in {model_dir}")
     return 0

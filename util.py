@@ -1,6 +1,6 @@
 """Shared helpers: the small math of spec 3.1, atomic JSON, config loading and the numeric path.
 
-Imports nothing of the project (image files are image_io.py's).
+Imports of the project only image_io's luminance weights (image files are image_io.py's).
 """
 import ast
 import glob
@@ -13,10 +13,10 @@ import types
 import numpy as np
 import tensorflow as tf
 
+from image_io import LUM_WEIGHTS
+
 # ----------------------------------------------------------------------------------------------
 # Math helpers (spec 3.1)
-
-LUM_WEIGHTS = (0.27, 0.67, 0.06)
 
 
 def tanh01(x):

@@ -1,6 +1,7 @@
-"""Baseline for paired data: ONE fixed edit for every frame, fitted to the training pairs.
+"""Baseline for paired data: ONE fixed edit for every frame, fitted to the training pairs; and with
+--per-frame, the white-box ceiling: each held-out frame's own edit, fitted to its own target.
 
-    python bench/fixed_edit.py [CONFIG] [--out DIR] [--steps 600] [--key=value ...]
+    python bench/fixed_edit.py [CONFIG] [--out DIR] [--steps 600] [--per-frame] [--key=value ...]
     python bench/fixed_edit.py sintel --input_dir=../shared/data/sintel/inputs \
         --target_dir=../shared/data/sintel/outputs
 
@@ -11,6 +12,11 @@ resolution), minimizing the mean squared error. The fitted edit is then applied 
 the held-out inputs and written to --out/<name>.png (score them with `python score.py OUT TARGETS`),
 and the mean PSNR against the held-out targets is printed. A paired agent, which sees each frame,
 should beat this clearly: it is what a colourist's single grade for the whole film achieves.
+
+--per-frame instead fits one edit per held-out frame to that frame's target, on the 64x64 views the
+agent sees (the centre square, develop.low_res_view), and applies it to the whole frame at full
+resolution (default --out outputs/per_frame_edit). It sees the target, so it is not a method but a
+ceiling: what five global filters could reach if an agent predicted every parameter perfectly.
 """
 import argparse
 import os
@@ -24,6 +30,7 @@ import tensorflow as tf  # noqa: E402
 from skimage.metrics import peak_signal_noise_ratio  # noqa: E402
 
 import data  # noqa: E402
+import develop  # noqa: E402
 import image_io  # noqa: E402
 import util  # noqa: E402
 from filters import (ColorFilter, ExposureFilter, GammaFilter, ImprovedWhiteBalanceFilter,  # noqa: E402
@@ -32,10 +39,12 @@ from filters import (ColorFilter, ExposureFilter, GammaFilter, ImprovedWhiteBala
 CHAIN = (ExposureFilter, GammaFilter, ImprovedWhiteBalanceFilter, ToneFilter, ColorFilter)
 
 
-def fit(cfg, patches, steps, lr=0.05, seed=0):
-    """Pre-activations of CHAIN, shared by all patches, that minimize the MSE to the targets."""
+def fit(cfg, patches, steps, per_frame=False, lr=0.05, seed=0):
+    """Pre-activations of CHAIN that minimize the MSE of input to target patches (channels 0-2 and
+    3-5): one row shared by all patches (batches of 256), or with per_frame one row per patch (all
+    patches in every step)."""
     chain = [f(cfg) for f in CHAIN]
-    raw = [tf.Variable(tf.zeros([1, f.num_params])) for f in chain]
+    raw = [tf.Variable(tf.zeros([len(patches) if per_frame else 1, f.num_params])) for f in chain]
     optimizer = tf.keras.optimizers.Adam(lr)
     inputs, targets = tf.constant(patches[..., :3]), tf.constant(patches[..., 3:])
     rng = np.random.default_rng(seed)
@@ -44,20 +53,23 @@ def fit(cfg, patches, steps, lr=0.05, seed=0):
     def step(index):
         x, y = tf.gather(inputs, index), tf.gather(targets, index)
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(tf.clip_by_value(apply(chain, raw, x), 0.0, 1.0) - y))
+            rows = [tf.gather(r, index) for r in raw] if per_frame else raw
+            loss = tf.reduce_mean(tf.square(tf.clip_by_value(apply(chain, rows, x), 0.0, 1.0) - y))
         optimizer.apply_gradients(zip(tape.gradient(loss, raw), raw))
         return loss
 
     for i in range(steps):
-        loss = step(rng.choice(len(patches), min(256, len(patches)), replace=False))
+        loss = step(np.arange(len(patches)) if per_frame else
+                    rng.choice(len(patches), min(256, len(patches)), replace=False))
         if i % 100 == 0 or i == steps - 1:
             print(f"step {i:4d}: training MSE {float(loss):.5f}", file=sys.stderr, flush=True)
     return chain, raw
 
 
 def apply(chain, raw, images):
+    """CHAIN with pre-activations `raw` (one row for every image, or a row per image) on `images`."""
     for f, r in zip(chain, raw):
-        images = f.apply(images, tf.repeat(r, tf.shape(images)[0], axis=0))
+        images = f.apply(images, tf.broadcast_to(r, [tf.shape(images)[0], f.num_params]))
     return images
 
 
@@ -65,30 +77,41 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], epilog=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', nargs='?', default='sintel')
-    parser.add_argument('--out', default=os.path.join('outputs', 'fixed_edit'), help='result folder')
+    parser.add_argument('--out', help='result folder (default outputs/fixed_edit or outputs/per_frame_edit)')
     parser.add_argument('--steps', type=int, default=600, help='Adam steps (batches of 256 patches)')
+    parser.add_argument('--per-frame', action='store_true',
+                        help="fit each held-out frame's own edit to its target (a ceiling, not a method)")
     args, overrides = parser.parse_known_args(argv)
+    out_dir = args.out or os.path.join('outputs', 'per_frame_edit' if args.per_frame else 'fixed_edit')
     cfg = util.load_config(args.config, overrides + ['--seed=0'])
     try:
-        patches = data.make_pair_provider(cfg, 'train').patches
         held_out = data.folder_split(cfg, 'input', 'val')
         targets = data.matching_targets(held_out, data._resolve(cfg.target_dir))
-    except data.DataError as e:
+        if args.per_frame:
+            views = [[develop.low_res_view(develop.read_input(path, encoding)) for path in paths]
+                     for paths, encoding in ((held_out, cfg.input_encoding), (targets, cfg.target_encoding))]
+            patches = np.concatenate(views, axis=-1).astype(np.float32)
+        else:
+            provider = data.make_pair_provider(cfg, 'train')
+            provider.close()   # only its patches are used
+            patches = provider.patches
+    except (data.DataError, image_io.ImageError) as e:
         raise SystemExit(f"error: {e}")
-    chain, raw = fit(cfg, patches, args.steps)
-    for f, r in zip(chain, raw):
-        values = np.asarray(f.parameters(r)).ravel()
-        print(f"{type(f).__name__:28s} " + ' '.join(f'{v:.3f}' for v in values))
+    chain, raw = fit(cfg, patches, args.steps, per_frame=args.per_frame)
+    if not args.per_frame:
+        for f, r in zip(chain, raw):
+            values = np.asarray(f.parameters(r)).ravel()
+            print(f"{type(f).__name__:28s} " + ' '.join(f'{v:.3f}' for v in values))
     scores = []
-    for source, target in zip(held_out, targets):
+    for i, (source, target) in enumerate(zip(held_out, targets)):
         img = image_io.linearize(image_io.read_image(source), cfg.input_encoding)
-        out = np.clip(apply(chain, raw, tf.constant(img[None]))[0].numpy(), 0.0, 1.0)
-        image_io.write_image(os.path.join(args.out, os.path.splitext(os.path.basename(source))[0] + '.png'), out)
+        rows = [r[i:i + 1] for r in raw] if args.per_frame else raw
+        out = np.clip(apply(chain, rows, tf.constant(img[None]))[0].numpy(), 0.0, 1.0)
+        image_io.write_image(os.path.join(out_dir, os.path.splitext(os.path.basename(source))[0] + '.png'), out)
         scores.append(peak_signal_noise_ratio(image_io.read_image(target), image_io.quantize(out, 8) / np.float32(255),
                                               data_range=1.0))
-    print(f"fixed edit on {len(scores)} held-out frames: PSNR {np.mean(scores):.2f} dB "
-          f"(results in {args.out})")
-
+    print(f"{'per-frame edits (ceiling)' if args.per_frame else 'fixed edit'} on {len(scores)} held-out "
+          f"frames: PSNR {np.mean(scores):.2f} dB (results in {out_dir})")
 
 if __name__ == '__main__':
     main()

@@ -1,5 +1,6 @@
 """Data providers (spec 7): folder, FiveK pack and expert folder on tiny synthetic data."""
 import os
+import time
 import types
 
 import cv2
@@ -210,6 +211,18 @@ def test_epochs_without_replacement_and_odd_sizes(tmp_path):
         assert sorted(ids) == [1] * 4 + [2] * 4
     assert p.next_batch(3).shape == (3, 64, 64, 3)      # another size: made synchronously
     assert p.next_batch(20).shape == (20, 64, 64, 3)    # larger than the data: reshuffles
+
+
+def test_close_stops_the_prefetch_thread(tmp_path):
+    uniform_folder(tmp_path, 2)
+    p = data.make_provider(make_cfg(input_dir=str(tmp_path)), 'input')
+    p.next_batch()
+    time.sleep(0.3)   # the thread refills the queue and then waits on it
+    p.close()
+    assert not p._thread.is_alive()
+    with pytest.raises(RuntimeError, match='after close'):
+        p.next_batch()
+    assert p.next_batch(3).shape == (3, 64, 64, 3)   # other sizes are drawn on the caller's thread
 
 
 def test_seed_repeatable(tmp_path):

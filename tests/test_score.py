@@ -240,6 +240,13 @@ def test_cli_prints_a_table_and_a_final_json_line(tmp_path):
     assert 0 <= result['histogram_intersection']['average'] <= 100
 
 
+def test_scoring_does_not_import_tensorflow():
+    # score.py reads images through image_io; it must start without loading TensorFlow.
+    code = 'import sys, score; print("tensorflow" in sys.modules)'
+    out = subprocess.run([sys.executable, '-c', code], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == 'False', out.stderr
+
+
 def test_json_only_prints_one_line(tmp_path, capsys):
     images = {'0001.png': textured(1)}
     outputs, targets = write_folder(tmp_path / 'out', images), write_folder(tmp_path / 'tgt', images)
