@@ -35,7 +35,7 @@ def tiny_data(tmp_path, monkeypatch):
             '--val_first=None']
 
 
-def test_train_writes_artefacts_and_resumes(tiny_data, capsys):
+def test_train_writes_artefacts_resumes_and_exports(tiny_data, capsys):
     assert train.main(['sintel', 'tiny', '--max_iter_step=3'] + TINY + tiny_data) == 0
     model = os.path.join('models', 'sintel', 'tiny')
     out = capsys.readouterr().out
@@ -59,6 +59,19 @@ def test_train_writes_artefacts_and_resumes(tiny_data, capsys):
     assert 'it      0/' not in out
     assert json.load(open(os.path.join(model, 'config.json')))['max_iter_step'] == 5
 
+    # --export writes the compact actor that ships: weights only, float32 or (--half) float16.
+    assert train.main(['sintel', 'tiny', '--export', 'models/sintel/shipped']) == 0
+    files = sorted(os.listdir(os.path.join('models', 'sintel', 'shipped')))
+    assert files == ['actor.data-00000-of-00001', 'actor.index', 'config.json', 'input_domain.json']
+    size = os.path.getsize(os.path.join('models', 'sintel', 'shipped', 'actor.data-00000-of-00001'))
+    assert size < 6_123_680 * 4 * 1.01                       # the actor's weights only, no Adam slots
+    assert 'exported the actor' in capsys.readouterr().out
+    assert train.main(['sintel', 'tiny', '--export', 'models/sintel/half', '--half']) == 0
+    half = os.path.getsize(os.path.join('models', 'sintel', 'half', 'actor.data-00000-of-00001'))
+    assert half < 0.51 * size
+    with pytest.raises(SystemExit):
+        train.main(['sintel', 'tiny', '--half'])        # --half only means something with --export
+
 
 def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -70,28 +83,6 @@ def test_bad_override_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match='bad override'):
         train.main(['sintel', 'x', '--no_such_setting=1'])
-
-
-def test_interrupt_saves_and_resumes(tiny_data, capsys, monkeypatch):
-    import net
-    calls = {'n': 0}
-    original = net.GAN.critic_steps
-
-    def interrupted(self, *args):
-        calls['n'] += 1
-        if calls["n"] == 4:               # iteration 2: iteration 0 runs 2 chunks of critic updates, 1 runs 1
-            raise KeyboardInterrupt
-        return original(self, *args)
-
-    monkeypatch.setattr(net.GAN, 'critic_steps', interrupted)
-    assert train.main(['sintel', 'int', '--max_iter_step=6'] + TINY + tiny_data) == 130
-    out = capsys.readouterr().out
-    assert 'interrupted: saved a checkpoint at iteration' in out
-    saved = int(out.split('saved a checkpoint at iteration ')[1].split()[0])
-    assert os.path.exists(os.path.join('models', 'sintel', 'int', f'model.ckpt-{saved}.index'))
-    monkeypatch.setattr(net.GAN, 'critic_steps', original)
-    assert train.main(['sintel', 'int', '--max_iter_step=6'] + TINY + tiny_data) == 0
-    assert f'resuming at iteration {saved}' in capsys.readouterr().out
 
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(tiny_data, capsys, monkeypatch):
@@ -135,21 +126,6 @@ def test_checkpoints_by_the_clock_bound_what_a_hard_kill_loses(tiny_data, monkey
         'model.ckpt-4.index']
 
 
-def test_export_writes_a_compact_actor(tiny_data, capsys):
-    assert train.main(['sintel', 'exp', '--max_iter_step=1'] + TINY + tiny_data) == 0
-    assert train.main(['sintel', 'exp', '--export', 'models/sintel/shipped']) == 0
-    files = sorted(os.listdir(os.path.join('models', 'sintel', 'shipped')))
-    assert files == ['actor.data-00000-of-00001', 'actor.index', 'config.json', 'input_domain.json']
-    size = os.path.getsize(os.path.join('models', 'sintel', 'shipped', 'actor.data-00000-of-00001'))
-    assert size < 6_123_680 * 4 * 1.01                       # the actor's weights only, no Adam slots
-    assert 'exported the actor' in capsys.readouterr().out
-    assert train.main(['sintel', 'exp', '--export', 'models/sintel/half', '--half']) == 0
-    half = os.path.getsize(os.path.join('models', 'sintel', 'half', 'actor.data-00000-of-00001'))
-    assert half < 0.51 * size
-    with pytest.raises(SystemExit):
-        train.main(['sintel', 'exp', '--half'])        # --half only means something with --export
-
-
 def test_actor_snapshots_are_kept_for_a_score_curve(tiny_data, capsys):
     """Rolling checkpoints keep only the newest; actors/actor-N stay, and evaluate.py --step N reads them."""
     import evaluate
@@ -178,9 +154,10 @@ def test_actor_snapshots_are_kept_for_a_score_curve(tiny_data, capsys):
     assert score_curve.main(argv) == 0 and os.path.getmtime(result) == 0      # scored once, then reused
 
 
-def test_resumed_schedule_continues_exactly(tiny_data, capsys, monkeypatch):
-    """A run interrupted and resumed with the same command uses, at every iteration, the learning
-    rates of the schedule fixed when it started (T = max_iter_step is kept in config.json)."""
+def test_interrupt_saves_and_resumes_on_the_same_schedule(tiny_data, capsys, monkeypatch):
+    """Ctrl-C saves the iteration it reached; the same command resumes there and uses, at every
+    iteration, the learning rates of the schedule fixed when the run started (T = max_iter_step is
+    kept in config.json)."""
     import net
     seen = []
     original_g, original_c = net.GAN.generator_step, net.GAN.critic_steps
@@ -193,17 +170,21 @@ def test_resumed_schedule_continues_exactly(tiny_data, capsys, monkeypatch):
 
     def interrupted(self, *args):
         calls['n'] += 1
-        if calls['n'] == 5:
+        if calls['n'] == 4:               # iteration 2: iteration 0 runs 2 chunks of critic updates, 1 runs 1
             raise KeyboardInterrupt
         return original_c(self, *args)
 
     monkeypatch.setattr(net.GAN, 'generator_step', recording)
     monkeypatch.setattr(net.GAN, 'critic_steps', interrupted)
-    command = ['sintel', 'sched', '--max_iter_step=6'] + TINY + tiny_data
+    command = ['sintel', 'int', '--max_iter_step=6'] + TINY + tiny_data
     assert train.main(command) == 130
+    out = capsys.readouterr().out
+    assert 'interrupted: saved a checkpoint at iteration' in out
+    saved = int(out.split('saved a checkpoint at iteration ')[1].split()[0])
+    assert os.path.exists(os.path.join('models', 'sintel', 'int', f'model.ckpt-{saved}.index'))
     monkeypatch.setattr(net.GAN, 'critic_steps', original_c)
     assert train.main(command) == 0
-    assert 'resuming at iteration' in capsys.readouterr().out
+    assert f'resuming at iteration {saved}' in capsys.readouterr().out
     cfg = util.load_config('sintel', ['--max_iter_step=6'])
     after_warm_up = [s for s in seen if s[1] > 0]
     assert {it for it, *_ in after_warm_up} == set(range(1, 7))
