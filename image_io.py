@@ -272,13 +272,14 @@ def _orient(arr, orientation):
 
 
 def _read_tiff(path):
-    """-> (samples, TIFF orientation), through tifffile."""
+    """-> (samples, TIFF orientation), through tifffile (with imagecodecs for LZW, JPEG and ZIP
+    compression: how Lightroom and Photoshop export)."""
     import tifffile
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
             _check_size(path, page.imagewidth, page.imagelength)
-            arr = page.asarray()
+            arr = _tiff_colours(path, page, page.asarray())
             orientation = int(page.tags.valueof(ORIENTATION_TAG, 1))
             # Planar RGB (one plane per sample) -> interleaved, as every other reader returns.
             arr = np.moveaxis(arr, 0, -1) if page.axes.startswith('S') else arr
@@ -287,6 +288,25 @@ def _read_tiff(path):
         raise
     except Exception as e:  # tifffile raises many types for truncated or malformed files
         raise _damaged(path, 'TIFF', f'{type(e).__name__}: {e}') from None
+
+
+def _tiff_colours(path, page, arr):
+    """A TIFF page's samples as grey or RGB: palette indices looked up, white-is-zero grey inverted;
+    colour spaces that need a profile to become RGB (CMYK, Lab) are refused, not guessed."""
+    from tifffile import COMPRESSION, PHOTOMETRIC
+    photometric = page.photometric
+    if photometric == PHOTOMETRIC.PALETTE:
+        colormap = page.colormap   # (3, 2 ** bits), 16-bit by the standard; some writers store 8-bit
+        colormap = colormap.astype(np.uint8) if colormap.max() < 256 else colormap.astype(np.uint16)
+        return np.moveaxis(colormap[:, arr], 0, -1)
+    if photometric == PHOTOMETRIC.MINISWHITE:
+        return (1.0 if arr.dtype.kind == 'f' else np.iinfo(arr.dtype).max) - arr
+    if photometric in (PHOTOMETRIC.MINISBLACK, PHOTOMETRIC.RGB) or (
+            photometric == PHOTOMETRIC.YCBCR and page.compression in (COMPRESSION.JPEG, COMPRESSION.OJPEG)):
+        return arr   # JPEG-compressed YCbCr is decoded to RGB
+    what = 'CMYK (a print separation)' if photometric == PHOTOMETRIC.SEPARATED else photometric.name
+    raise ImageError(f"{path}: {what} TIFF; its colours need a profile to become RGB: export or convert "
+                     "it as an RGB TIFF, PNG or JPEG")
 
 
 def _read_raw(path, curve='linear'):

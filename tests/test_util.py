@@ -74,6 +74,39 @@ def test_grayscale_and_rgba(tmp_path):
     assert image_io.read_image(str(tmp_path / 'a.png')).shape == (6, 9, 3)
 
 
+@pytest.mark.parametrize('compression', ['lzw', 'zlib', 'packbits'])
+def test_compressed_tiffs_as_editors_export_them(tmp_path, compression):
+    # Lightroom and Photoshop offer LZW and ZIP; tifffile decodes them through imagecodecs.
+    samples = rgb16(40, 30)
+    tifffile.imwrite(str(tmp_path / 'c.tif'), samples, photometric='rgb', compression=compression)
+    np.testing.assert_allclose(image_io.read_image(str(tmp_path / 'c.tif')), samples / 65535.0, atol=1e-7)
+
+
+def test_jpeg_compressed_tiff_is_decoded_to_rgb(tmp_path):
+    y, x = np.mgrid[0:32, 0:48] / 48.0
+    smooth = (np.stack([x, y, 1 - x], axis=-1) * 255).astype(np.uint8)
+    tifffile.imwrite(str(tmp_path / 'j.tif'), smooth, photometric='rgb', compression='jpeg')   # YCbCr inside
+    assert np.abs(image_io.read_image(str(tmp_path / 'j.tif')) - smooth / 255.0).mean() < 0.01
+
+
+def test_palette_and_white_is_zero_tiffs_show_their_colours(tmp_path):
+    index = RNG.integers(0, 256, (6, 9), dtype=np.uint8)
+    colormap = RNG.integers(0, 65536, (3, 256), dtype=np.uint16)
+    tifffile.imwrite(str(tmp_path / 'p.tif'), index, photometric='palette', colormap=colormap)
+    np.testing.assert_allclose(image_io.read_image(str(tmp_path / 'p.tif')),
+                               np.moveaxis(colormap[:, index], 0, -1) / 65535.0, atol=1e-7)
+    tifffile.imwrite(str(tmp_path / 'w.tif'), index, photometric='miniswhite')
+    np.testing.assert_allclose(image_io.read_image(str(tmp_path / 'w.tif'))[..., 1], (255 - index) / 255.0, atol=1e-7)
+
+
+@pytest.mark.parametrize('photometric, name', [('separated', 'CMYK'), ('cielab', 'CIELAB')])
+def test_tiffs_whose_colours_need_a_profile_are_refused(tmp_path, photometric, name):
+    samples = RNG.integers(0, 256, (6, 9, 4 if photometric == 'separated' else 3), dtype=np.uint8)
+    tifffile.imwrite(str(tmp_path / 'x.tif'), samples, photometric=photometric)
+    with pytest.raises(image_io.ImageError, match=f'x.tif: {name}.*export or convert it as an RGB'):
+        image_io.read_image(str(tmp_path / 'x.tif'))
+
+
 @pytest.mark.parametrize('fmt, ext, bits', [('png', '.png', 8), ('png16', '.png', 16), ('tiff16', '.tif', 16)])
 def test_write_round_trip(tmp_path, fmt, ext, bits):
     img = RNG.uniform(-0.2, 1.2, (5, 7, 3)).astype(np.float32)
