@@ -606,10 +606,14 @@ def warn_outside_domain(domain, low_res, path, model):
     if far:
         what = '; '.join(f"{name} {value:.2f} (99% of its training inputs: {low:.2f}-{high:.2f})"
                          for name, value, low, high in far)
-        print(f"warning: {path}: far outside what {model} was trained on: {what}. The result may be "
-              f"poor: try a model trained on photos like this one (README: which model for which "
-              f"photos), or --encoding if the file's values are not {domain['encoding']!r} as the "
-              "model expects", file=sys.stderr)
+        # A black-and-white photo is far in saturation whatever its encoding: --encoding cannot help.
+        grey = any(name == 'saturation' and value < 0.01 for name, value, _, _ in far)
+        why = ": a black-and-white photo, and the model learned from colour images" if grey else ""
+        encoding = "" if grey else (f", or --encoding if the file's values are not {domain['encoding']!r} "
+                                    "as the model expects")
+        print(f"warning: {path}: far outside what {model} was trained on: {what}{why}. The result may "
+              f"be poor: try a model trained on photos like this one (README: which model for which "
+              f"photos){encoding}", file=sys.stderr)
 
 
 def run_model(args, files, bases, tally):

@@ -34,6 +34,15 @@ def test_normal_photo_warns_with_the_sintel_model(tmp_path, capsys):
     assert os.path.exists(tmp_path / 'out' / 'chelsea.png.retouched.png')     # the result is still made
 
 
+def test_black_and_white_photo_is_named_as_such(tmp_path, capsys):
+    photo = str(tmp_path / 'camera.png')
+    image_io.write_image(photo, skdata.camera())                 # a greyscale photo
+    assert evaluate.main(['photos', 'pretrained', photo, '--output-dir', str(tmp_path / 'out'),
+                          '--no-intermediates', '--seed', '0']) == 0
+    err = capsys.readouterr().err
+    assert 'saturation 0.00' in err and 'a black-and-white photo, and the model learned from colour' in err and '--encoding' not in err
+
+
 def test_model_without_a_recorded_domain_does_not_warn(tmp_path):
     assert evaluate.read_domain(str(tmp_path)) is None
 
