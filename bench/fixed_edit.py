@@ -78,7 +78,8 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', nargs='?', default='sintel')
     parser.add_argument('--out', help='result folder (default outputs/fixed_edit or outputs/per_frame_edit)')
-    parser.add_argument('--steps', type=int, default=600, help='Adam steps (batches of 256 patches)')
+    parser.add_argument('--steps', type=int, default=600,
+                        help='Adam steps (batches of 256 patches; with --per-frame, all frames each step)')
     parser.add_argument('--per-frame', action='store_true',
                         help="fit each held-out frame's own edit to its target (a ceiling, not a method)")
     args, overrides = parser.parse_known_args(argv)
