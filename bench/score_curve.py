@@ -1,6 +1,7 @@
 """Held-out scores of a training run along its schedule: the score curve of a model card.
 
-    python bench/score_curve.py CONFIG MODEL [--steps N ...] [--seeds 0 1 2 3 4] [--out DIR] [--key=value ...]
+    python bench/score_curve.py CONFIG MODEL [--steps N ...] [--seeds 0 1 2 3 4] [--split val|train]
+                                [--out DIR] [--key=value ...]
     python bench/score_curve.py sintel full --input_dir=../shared/data/sintel/inputs \
         --target_dir=../shared/data/sintel/outputs
 
@@ -12,6 +13,9 @@ same names. The table has one row per step: the mean over the seeds of PSNR and 
 histogram intersection, with their spread (min-max) over the seeds. Results are kept in --out
 (default outputs/score_curve/<config>-<model>/step-N/seed-S): a step already scored is not redone,
 so the command can be run again as a long run goes on.
+--split train scores the training inputs instead (by default into ...-<model>-train): a model that scores as low on
+the frames it learned from as on the held-out ones is limited by what it learned, not by how it
+generalizes.
 """
 import argparse
 import json
@@ -47,7 +51,7 @@ def scored(config, model, step, seed, inputs, target_dir, out):
     command = [sys.executable, os.path.join(PROJECT_DIR, 'evaluate.py'), config, model, *inputs,
                '--output-dir', os.path.join(out, 'images'), '--no-intermediates', '--seed', str(seed),
                '--step', str(step)]
-    print(f"step {step}, seed {seed}: evaluate.py on {len(inputs)} held-out inputs", file=sys.stderr, flush=True)
+    print(f"step {step}, seed {seed}: evaluate.py on {len(inputs)} inputs", file=sys.stderr, flush=True)
     if subprocess.run(command, stdout=subprocess.DEVNULL).returncode:
         raise SystemExit(f"error: evaluate.py failed at step {step} with seed {seed} (its messages are above)")
     keys = {score.name_key(p) for p in inputs}
@@ -64,19 +68,23 @@ def main(argv=None):
     parser.add_argument('--steps', type=int, nargs='+', help='steps to score (default: all kept)')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4],
                         help='evaluate.py --seed values (default 0 1 2 3 4)')
-    parser.add_argument('--out', help='results folder (default outputs/score_curve/<config>-<model>)')
+    parser.add_argument('--split', choices=['val', 'train'], default='val',
+                        help="the config's held-out inputs (default) or its training inputs")
+    parser.add_argument('--out', help='results folder (default outputs/score_curve/<config>-<model>, '
+                                      'with -train for --split train)')
     args, overrides = parser.parse_known_args(argv)
     cfg = util.load_config(args.config, overrides)
     try:
         model_dir = evaluate.find_model(args.config, args.model)
-        inputs = data.folder_split(cfg, 'input', 'val')
+        inputs = data.folder_split(cfg, 'input', args.split)
     except (evaluate.Refused, data.DataError) as e:
         raise SystemExit(f"error: {e}")
     target_dir = cfg.target_dir
     steps = args.steps or run_steps(model_dir)
     if not steps:
         raise SystemExit(f"error: {model_dir} holds no checkpoint or kept actor to score")
-    out = args.out or os.path.join('outputs', 'score_curve', f'{args.config}-{args.model}')
+    out = args.out or os.path.join('outputs', 'score_curve', f'{args.config}-{args.model}'
+                                   + ('-train' if args.split == 'train' else ''))
     rows = []
     for step in steps:
         results = [scored(args.config, args.model, step, seed, inputs, target_dir,
@@ -84,7 +92,8 @@ def main(argv=None):
         psnr = [r['paired_metrics']['psnr'] for r in results]
         hist = [r['histogram_intersection']['average'] for r in results]
         rows.append((step, np.mean(psnr), min(psnr), max(psnr), np.mean(hist), min(hist), max(hist)))
-    print(f"{args.config}/{args.model}: {len(inputs)} held-out inputs, seeds {' '.join(map(str, args.seeds))}")
+    split = 'held-out' if args.split == 'val' else 'training'
+    print(f"{args.config}/{args.model}: {len(inputs)} {split} inputs, seeds {' '.join(map(str, args.seeds))}")
     print('| step | PSNR dB (mean) | PSNR min-max | avg hist. intersection % (mean) | min-max |')
     print('|---|---|---|---|---|')
     for step, p, p0, p1, h, h0, h1 in rows:

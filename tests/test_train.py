@@ -152,6 +152,10 @@ def test_actor_snapshots_are_kept_for_a_score_curve(tiny_data, capsys):
     result = os.path.join('outputs', 'score_curve', 'sintel-curve', 'step-2', 'seed-0', 'result.json')
     os.utime(result, (0, 0))
     assert score_curve.main(argv) == 0 and os.path.getmtime(result) == 0      # scored once, then reused
+    capsys.readouterr()
+    assert score_curve.main(argv + ['--split', 'train']) == 0           # the frames it learned from
+    assert 'sintel/curve: 6 training inputs' in capsys.readouterr().out  # 8 frames, a quarter held out
+    assert os.path.exists(result.replace('sintel-curve', 'sintel-curve-train'))
 
 
 def test_interrupt_saves_and_resumes_on_the_same_schedule(tiny_data, capsys, monkeypatch):
