@@ -1,6 +1,6 @@
 """Validation for exposure correction: can a method fix wrong exposures and leave good photos alone?
 
-    python bench/exposure_errors.py [CONFIG MODEL] [--photos DIR] [--out DIR] [--seeds 0 1 2 3 4]
+    python bench/exposure_errors.py [CONFIG MODEL] [--photos DIR] [--out DIR] [--seeds 0 1 2 3 4] [--step N]
     python bench/exposure_errors.py photos pretrained          # the shipped photo model + baselines
 
 Each held-out good photo (the config's validation split: `python data.py photos --list val`) is
@@ -13,7 +13,8 @@ corrects all five renders, and per method the table reports, in dB (mean over ph
   consistency  mean PSNR between the five corrections of one photo (one photo, one look).
 The model corrects the renders through evaluate.py (a subprocess: exactly what a user runs, with
 --seed), once per seed of --seeds: a seed is one draw of the test-time dropout masks for every photo,
-so each seed gets its own row, and their mean is reported too; the baselines are
+so each seed gets its own row, and their mean is reported too; --step N scores a training run's kept
+actor or checkpoint of iteration N (evaluate.py --step) for a score curve; the baselines are
 bench/baselines.py's, plus the model-free gain to a mean of 0.45.
 The renders and corrections are kept in --out (default outputs/exposure_errors/) for inspection.
 """
@@ -56,10 +57,11 @@ def render_all(photos, folder):
     return originals
 
 
-def model_corrections(config, model, renders, out, seed):
+def model_corrections(config, model, renders, out, seed, step=None):
     """Runs evaluate.py on the render folder; returns {render name: corrected image}."""
     command = [sys.executable, os.path.join(PROJECT_DIR, 'evaluate.py'), config, model, renders,
                '--output-dir', out, '--no-intermediates', '--seed', str(seed)]
+    command += ['--step', str(step)] if step is not None else []
     print('running:', ' '.join(command), file=sys.stderr, flush=True)
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     results = {}
@@ -104,6 +106,8 @@ def main(argv=None):
     parser.add_argument('--out', default=os.path.join('outputs', 'exposure_errors'), help='work folder')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0],
                         help='evaluate.py --seed values, one model run each (default: 0)')
+    parser.add_argument('--step', type=int, help="a training run's iteration to score (default: the model as "
+                                                 "evaluate.py loads it)")
     args = parser.parse_args(argv)
 
     cfg = util.load_config(args.config)
@@ -121,12 +125,13 @@ def main(argv=None):
             os.path.join(renders, f'{stem}_ev{ev:+.1f}.png'))) for stem in originals for ev in EVS})
     if args.model:
         runs = []
+        step = '' if args.step is None else f'_step{args.step}'
         for seed in args.seeds:
             results = model_corrections(args.config, args.model, renders,
-                                        os.path.join(args.out, f'{args.model}_seed{seed}'), seed)
+                                        os.path.join(args.out, f'{args.model}{step}_seed{seed}'), seed, args.step)
             runs.append(table_row(originals, {(stem, ev): results[f'{stem}_ev{ev:+.1f}']
                                               for stem in originals for ev in EVS}))
-            rows[f'model {args.config}/{args.model} seed {seed}'] = runs[-1]
+            rows[f'model {args.config}/{args.model}{step} seed {seed}'] = runs[-1]
         if len(runs) > 1:
             rows[f'model, mean of {len(runs)} seeds'] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
     print(f"{len(originals)} photos ({args.photos or f'{args.config} validation split'}) at EV "

@@ -43,3 +43,25 @@ def test_protocol_on_a_folder_without_a_model(tmp_path, capsys):
     assert set(scores) == {'identity', 'clahe', 'grayworld_levels', 'gain_to_mean_0.45'}
     assert scores['identity']['keep'] > 45 and scores['identity']['fix'] < scores['identity']['keep']
     assert len(os.listdir(tmp_path / 'out' / 'renders')) == 10
+
+
+def test_a_training_step_is_scored_in_its_own_folder(tmp_path, monkeypatch, capsys):
+    """--step N asks evaluate.py for that iteration and keeps its corrections apart from other steps'."""
+    rng = np.random.default_rng(3)
+    image_io.write_image(tmp_path / 'photos' / 'p.png', rng.random((24, 32, 3), dtype=np.float32))
+    commands = []
+
+    def fake_evaluate(command, check, stdout):    # writes the renders back as their own corrections
+        commands.append(command)
+        out = command[command.index('--output-dir') + 1]
+        for name in os.listdir(command[4]):
+            image_io.write_image(os.path.join(out, name + '.retouched.png'),
+                                 image_io.read_image(os.path.join(command[4], name)))
+    monkeypatch.setattr(exposure_errors.subprocess, 'run', fake_evaluate)
+    for step in (2000, 4000):
+        exposure_errors.main(['photos', 'run', '--photos', str(tmp_path / 'photos'), '--out', str(tmp_path / 'out'),
+                              '--step', str(step)])
+    assert [c[c.index('--step') + 1] for c in commands] == ['2000', '4000']
+    assert sorted(os.listdir(tmp_path / 'out')) == ['renders', 'run_step2000_seed0', 'run_step4000_seed0']
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])['scores']
+    assert scores['model photos/run_step4000 seed 0'] == scores['identity']     # the fake corrects nothing
