@@ -4,7 +4,8 @@ Three kinds, chosen per role by the config (input_kind / target_kind):
   fivek_pack    the FiveK pack of fetch_fivek.py: image_raw.npy, (4N, 80, 80, 3) linear ProPhoto crops
                 (4 per photo), memory-mapped; a fold list picks the photos (spec 7.2).
   fivek_expert  the 5000 expert-C images, file k named %04d(k)...; a fold list picks them (spec 7.3).
-  folder        every image in a folder (JPEG/PNG/TIFF/RAW) with a declared colour encoding (spec 7.6).
+  folder        every image in a folder (JPEG/PNG/TIFF/WebP/HEIC/RAW) with a declared colour encoding
+                (spec 7.6).
   synthetic     (inputs only) good photos in a folder, each batch degraded at random in linear light
                 (exposure, white balance, mild gamma/contrast/saturation): training from good photos alone.
 For the paired reward (cfg.reward = 'paired') make_pair_provider serves input and target side by side
@@ -438,7 +439,7 @@ def _list_folder(folder, role, kind):
     names = sorted(n for n in os.listdir(folder)
                    if n.lower().endswith(image_io.IMAGE_EXTENSIONS) and not n.startswith('.'))
     if not names:
-        raise DataError(_no_data(folder, role, kind, 'no images (JPEG/PNG/TIFF/RAW) in the folder'))
+        raise DataError(_no_data(folder, role, kind, 'no images (JPEG/PNG/TIFF/WebP/HEIC/RAW) in the folder'))
     return [os.path.join(folder, n) for n in names]
 
 

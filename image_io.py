@@ -29,7 +29,7 @@ class ImageError(Exception):
 TIFF_EXTENSIONS = ('.tif', '.tiff')
 RAW_EXTENSIONS = ('.dng', '.cr2', '.cr3', '.nef', '.arw', '.kdc', '.raf', '.orf', '.rw2', '.pef',
                   '.srw', '.raw', '.nrw', '.sr2', '.3fr', '.erf', '.mrw', '.x3f', '.iiq', '.rwl')
-IMAGE_EXTENSIONS = TIFF_EXTENSIONS + ('.png', '.jpg', '.jpeg') + RAW_EXTENSIONS
+IMAGE_EXTENSIONS = TIFF_EXTENSIONS + ('.png', '.jpg', '.jpeg', '.webp', '.heic', '.heif') + RAW_EXTENSIONS
 MAX_PIXELS = 400_000_000   # refuse absurd sizes before allocating (a 24 MP photo is 24e6)
 
 # How stored values become the agent's linear input (spec 8.2; decisions: declared encodings):
@@ -39,7 +39,8 @@ ENCODINGS = tuple(ENCODING_EXPONENTS)
 
 
 def default_encoding(path):
-    """The original's rule: TIFF is gamma-1.8 ProPhoto; RAW decodes to linear; JPEG/PNG are sRGB."""
+    """The original's rule: TIFF is gamma-1.8 ProPhoto; RAW decodes to linear; JPEG/PNG are sRGB, and
+    so are WebP and HEIC, display-referred like them."""
     ext = os.path.splitext(path)[1].lower()
     if ext in TIFF_EXTENSIONS:
         return 'prophoto'
@@ -110,6 +111,9 @@ def to_float(samples):
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 PNG_END = b'\x00\x00\x00\x00IEND\xaeB`\x82'
 TIFF_SIGNATURES = (b'II*\x00', b'MM\x00*', b'II+\x00', b'MM\x00+')   # classic and BigTIFF
+# A HEIF file starts with a 'ftyp' box naming its brand: HEVC stills or sequences, or generic HEIF.
+HEIF_BRANDS = (b'heic', b'heix', b'heim', b'heis', b'hevc', b'hevx', b'hevm', b'hevs', b'mif1', b'msf1')
+KIND_NAMES = {'png': 'PNG', 'jpeg': 'JPEG', 'webp': 'WebP'}
 EXIF_PREFIX = b'Exif\x00\x00'      # how JPEG's APP1 segment (and read_metadata) starts an EXIF block
 ORIENTATION_TAG = 0x0112           # EXIF/TIFF Orientation
 MAX_ICC_BYTES = 1 << 24            # real colour profiles are kilobytes to a few megabytes
@@ -119,12 +123,16 @@ JPEG_STANDALONE_MARKERS = {0x01, *range(0xD0, 0xD8)}
 
 
 def _file_kind(path):
-    """'png', 'jpeg', 'tiff' or None, from the file's first bytes."""
-    head = _read_bytes(path, 8)
+    """'png', 'jpeg', 'tiff', 'webp', 'heif' or None, from the file's first bytes."""
+    head = _read_bytes(path, 12)
     if head.startswith(PNG_SIGNATURE):
         return 'png'
     if head.startswith(b'\xff\xd8\xff'):
         return 'jpeg'
+    if head[:4] == b'RIFF' and head[8:12] == b'WEBP':
+        return 'webp'
+    if head[4:8] == b'ftyp' and head[8:12] in HEIF_BRANDS:
+        return 'heif'
     return 'tiff' if head[:4] in TIFF_SIGNATURES else None
 
 
@@ -231,18 +239,75 @@ def _inflate_icc(body):
     return None if inflater.unconsumed_tail else profile
 
 
-def _read_png_jpeg(path, kind):
-    """PNG or JPEG through OpenCV, unchanged (16-bit PNG keeps its bits), once the file is known to
-    be complete and of a sane size. -> (samples in RGB order, EXIF orientation)."""
+def _webp_layout(data, path):
+    """Checks that a WebP file (a RIFF container: 'RIFF', its length from byte 8, 'WEBP', then
+    chunks) is as long as its header says, which a copy cut short is not, and walks its chunks.
+
+    -> {'size': (width, height) of the first image header, 'exif': the EXIF chunk as an EXIF block
+    or None, 'icc': the ICCP profile or None}.
+    """
+    end = 8 + int.from_bytes(data[4:8], 'little')
+    if len(data) < end:
+        raise _damaged(path, 'WebP', f'it has {len(data)} of the {end} bytes its header gives')
+    size = exif = icc = None
+    pos = 12
+    while pos + 8 <= end:
+        kind, length = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], 'little')
+        start, pos = pos + 8, pos + 8 + length + (length & 1)    # chunks are padded to an even length
+        if start + length > end:
+            raise _damaged(path, 'WebP', f'its {kind.decode("latin-1")!r} chunk runs past the end')
+        body = data[start:start + length]
+        size = size or _webp_size(kind, body)
+        if kind == b'ICCP' and icc is None:
+            icc = body
+        elif kind == b'EXIF' and exif is None:
+            exif = _exif_block(body)
+    if size is None:
+        raise _damaged(path, 'WebP', 'no image header (VP8X, VP8 or VP8L chunk)')
+    return {'size': size, 'exif': exif, 'icc': icc}
+
+
+def _webp_size(kind, body):
+    """(width, height) from a WebP chunk that gives them, else None: the extended header VP8X (24-bit
+    canvas width and height minus one, after 4 bytes of flags), a lossy VP8 key frame (14 bits each,
+    after the 3-byte frame tag and start code 9d 01 2a) or a lossless VP8L header (after the 0x2f
+    signature, 14 bits each of width and height minus one)."""
+    if kind == b'VP8X' and len(body) >= 10:
+        return 1 + int.from_bytes(body[4:7], 'little'), 1 + int.from_bytes(body[7:10], 'little')
+    if kind == b'VP8 ' and len(body) >= 10 and body[3:6] == b'\x9d\x01\x2a':
+        width, height = struct.unpack_from('<HH', body, 6)
+        return width & 0x3FFF, height & 0x3FFF
+    if kind == b'VP8L' and len(body) >= 5 and body[0] == 0x2F:
+        bits = int.from_bytes(body[1:5], 'little')
+        return 1 + (bits & 0x3FFF), 1 + (bits >> 14 & 0x3FFF)
+    return None
+
+
+def _exif_block(body):
+    """A TIFF structure with or without the Exif\\0\\0 prefix (WebP and HEIF writers differ) -> an
+    EXIF block in this module's form (with it), or None if empty."""
+    if not body:
+        return None
+    return body if body.startswith(EXIF_PREFIX) else EXIF_PREFIX + body
+
+
+def _layout(data, path, kind):
+    """The checked headers and metadata of a PNG, JPEG or WebP file (see the _*_layout functions)."""
+    return {'png': _png_layout, 'jpeg': _jpeg_layout, 'webp': _webp_layout}[kind](data, path)
+
+
+def _read_with_opencv(path, kind):
+    """PNG, JPEG or WebP through OpenCV, unchanged (16-bit PNG keeps its bits), once the file is known
+    to be complete and of a sane size. -> (samples in RGB order, EXIF orientation)."""
     data = _read_bytes(path)
-    layout = (_png_layout if kind == 'png' else _jpeg_layout)(data, path)
+    layout = _layout(data, path, kind)
     _check_size(path, *layout['size'])
     try:
         arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as e:
-        raise _damaged(path, kind.upper(), f'OpenCV: {e.err}') from None
+        raise _damaged(path, KIND_NAMES[kind], f'OpenCV: {e.err}') from None
     if arr is None:
-        raise _damaged(path, kind.upper(), 'OpenCV cannot decode it')
+        raise _damaged(path, KIND_NAMES[kind], 'OpenCV cannot decode it')
     if arr.ndim == 3 and arr.shape[2] >= 3:   # OpenCV gives BGR(A); RGB comes out contiguous
         arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB if arr.shape[2] == 3 else cv2.COLOR_BGRA2RGB)
     return arr, _exif_orientation(layout['exif'])
@@ -331,6 +396,37 @@ def _read_raw(path, curve='linear'):
                          "truncated or corrupt, or not a RAW file: re-copy it, or export it as TIFF") from None
 
 
+def _open_heif(path):
+    """A HEIC/HEIF file opened by pillow-heif (libheif): headers parsed, pixels not yet decoded."""
+    try:
+        import pillow_heif
+    except ImportError:
+        raise ImageError(f"{path}: HEIC/HEIF needs pillow-heif (pip install pillow-heif)") from None
+    data = _read_bytes(path)
+    try:
+        return pillow_heif.open_heif(data, convert_hdr_to_8bit=False)
+    except Exception as e:  # ValueError, EOFError, SyntaxError, RuntimeError by its docs
+        raise _damaged(path, 'HEIC/HEIF', f'pillow-heif: {str(e).strip()}') from None
+
+
+def _read_heif(path):
+    """HEIC/HEIF (iPhone photos), 10/12-bit ones as 16-bit. libheif applies the file's own rotation
+    and mirroring (its irot/imir boxes, as HEIF viewers do), so the pixels come out upright; the EXIF
+    Orientation, which in iPhone photos repeats the same turn, is not applied again."""
+    heif = _open_heif(path)
+    _check_size(path, *heif.size)
+    try:
+        arr = np.array(heif)   # a copy: pillow-heif's buffer is read-only
+    except Exception as e:  # as _open_heif: the image data may be cut off behind complete headers
+        raise _damaged(path, 'HEIC/HEIF', f'pillow-heif: {str(e).strip()}') from None
+    bits = heif.info.get('bit_depth', 8)
+    if arr.dtype == np.uint16 and 8 < bits < 16:
+        # libheif shifts 10/12-bit values to the top bits (1023 -> 65472): repeat the top bits into
+        # the low ones, so that full scale is 65535 as FULL_SCALE assumes.
+        arr |= arr >> bits
+    return arr
+
+
 def _check_file(path):
     """The checks every reader shares: the file exists, is a file, is not empty, has a known type."""
     if not os.path.exists(path):
@@ -341,8 +437,8 @@ def _check_file(path):
         raise ImageError(f"{path}: empty file")
     ext = os.path.splitext(path)[1].lower()
     if ext not in IMAGE_EXTENSIONS:
-        raise ImageError(f"{path}: unsupported file type {ext or '(none)'}; supported: "
-                         + ' '.join(IMAGE_EXTENSIONS))
+        raise ImageError(f"{path}: unsupported file type {ext or '(none)'}; convert it to JPEG, PNG or TIFF "
+                         f"first (supported: {' '.join(IMAGE_EXTENSIONS)})")
     return 'raw' if ext in RAW_EXTENSIONS else _file_kind(path)
 
 
@@ -350,9 +446,10 @@ def read_samples(path, raw_curve='linear'):
     """Reads an image's stored samples as RGB (H, W, 3): uint8 or uint16 as stored, float as float32,
     turned upright as a viewer shows it (EXIF or TIFF Orientation).
 
-    The content, not the extension, picks the reader: TIFF through tifffile, PNG/JPEG through OpenCV
-    (unchanged, so 16-bit PNG keeps its bits), camera RAW (by extension) through rawpy, decoded
-    to 16 bits with raw_curve: 'linear' or 'srgb'.
+    The content, not the extension, picks the reader: TIFF through tifffile, PNG/JPEG/WebP through
+    OpenCV (unchanged, so 16-bit PNG keeps its bits), HEIC/HEIF through pillow-heif (10/12-bit as
+    16-bit), camera RAW (by extension) through rawpy, decoded to 16 bits with raw_curve: 'linear' or
+    'srgb'.
     Raises ImageError naming the file for anything unusable: missing, empty, truncated, corrupt,
     too large, not an image.
     """
@@ -360,10 +457,12 @@ def read_samples(path, raw_curve='linear'):
     kind = _check_file(path)
     if kind == 'raw':
         return _to_rgb(_read_raw(path, raw_curve), path)
+    if kind == 'heif':
+        return _to_rgb(_read_heif(path), path)
     if kind is None:
-        raise ImageError(f"{path}: cannot decode: the content is not JPEG, PNG or TIFF; the file "
-                         "may be corrupt or in another format: re-export it as JPEG, PNG or TIFF")
-    arr, orientation = _read_tiff(path) if kind == 'tiff' else _read_png_jpeg(path, kind)
+        raise ImageError(f"{path}: cannot decode: the content is not JPEG, PNG or TIFF (nor WebP or HEIC); "
+                         "the file may be corrupt or in another format: re-export it as JPEG, PNG or TIFF")
+    arr, orientation = _read_tiff(path) if kind == 'tiff' else _read_with_opencv(path, kind)
     return _to_rgb(_orient(arr, orientation), path)
 
 
@@ -372,15 +471,20 @@ def read_metadata(path):
 
     -> {'icc_profile': bytes or None, 'exif': bytes or None}. 'exif' is an EXIF block as JPEG's
     APP1 segment holds it (b'Exif\\0\\0' and a TIFF structure; PIL.Image.Exif().load reads it).
-    JPEG: APP1/APP2 segments; PNG: eXIf/iCCP chunks; TIFF: the InterColorProfile tag, and through
+    JPEG: APP1/APP2 segments; PNG: eXIf/iCCP chunks; WebP: EXIF/ICCP chunks; HEIC: its EXIF and
+    ICC profile through pillow-heif (the EXIF's Orientation as stored: read_samples does not apply it
+    again, and write_image sets 1 as for every result); TIFF: the InterColorProfile tag, and through
     Pillow the descriptive tags (Make, Model, ...) with the EXIF and GPS sub-IFDs; camera RAW: none
     (rawpy exposes neither). Raises ImageError as read_samples does for an unusable file.
     """
     path = os.fspath(path)
     kind = _check_file(path)
-    if kind in ('png', 'jpeg'):
-        layout = (_png_layout if kind == 'png' else _jpeg_layout)(_read_bytes(path), path)
+    if kind in ('png', 'jpeg', 'webp'):
+        layout = _layout(_read_bytes(path), path, kind)
         return {'icc_profile': layout['icc'], 'exif': layout['exif']}
+    if kind == 'heif':
+        info = _open_heif(path).info
+        return {'icc_profile': info.get('icc_profile') or None, 'exif': _exif_block(info.get('exif'))}
     if kind == 'tiff':
         return {'icc_profile': _tiff_icc(path), 'exif': _tiff_exif(path)}
     return {'icc_profile': None, 'exif': None}

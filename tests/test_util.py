@@ -135,6 +135,7 @@ def test_linearization_rules(tmp_path):
     assert image_io.linearize(img, 'display') is img and image_io.linearize(img, 'linear') is img
     assert image_io.default_encoding('a.TIF') == 'prophoto' and image_io.default_encoding('a.jpg') == 'srgb'
     assert image_io.default_encoding('a.dng') == 'linear'
+    assert image_io.default_encoding('a.webp') == image_io.default_encoding('IMG_1.HEIC') == 'srgb'
     with pytest.raises(ValueError, match='unknown colour encoding'):
         image_io.linearize(img, 'rec2020')
     tifffile.imwrite(str(tmp_path / 'x.tif'), np.full((2, 2, 3), 32768, np.uint16))
@@ -152,7 +153,7 @@ def bad_files(tmp_path):
         'truncated png': (tmp_path / 'trunc.png', 'truncated or corrupt PNG'),
         'truncated tiff': (tmp_path / 'trunc.tif', 'truncated or corrupt TIFF'),
         'text as jpeg': (tmp_path / 'text.jpg', 'cannot decode'),
-        'unsupported': (tmp_path / 'doc.txt', 'unsupported file type'),
+        'unsupported': (tmp_path / 'doc.txt', 'unsupported file type .txt; convert it to JPEG, PNG or TIFF first'),
         'folder': (tmp_path, 'is a folder'),
         'nan tiff': (tmp_path / 'nan.tif', 'NaN'),
         'int32 tiff': (tmp_path / 'int.tif', 'unsupported sample type'),
@@ -177,9 +178,10 @@ def test_bad_inputs_raise_one_error_type_naming_the_file(tmp_path):
 
 
 def test_list_images_expands_folders_and_globs(tmp_path):
-    for name in ['b.png', 'a.tif', 'c.txt']:
+    for name in ['b.png', 'a.tif', 'c.txt', 'd.webp', 'e.heic', 'F.HEIC', 'g.heif']:
         (tmp_path / name).write_bytes(b'x')
-    assert image_io.list_images([str(tmp_path)]) == [str(tmp_path / 'a.tif'), str(tmp_path / 'b.png')]
+    assert image_io.list_images([str(tmp_path)]) == [str(tmp_path / n) for n in
+                                                     ['F.HEIC', 'a.tif', 'b.png', 'd.webp', 'e.heic', 'g.heif']]
     assert image_io.list_images([str(tmp_path / '*.png')]) == [str(tmp_path / 'b.png')]
     assert image_io.list_images([str(tmp_path / '*.jpg')]) == [str(tmp_path / '*.jpg')]   # reported later as missing
 
@@ -440,6 +442,142 @@ def test_tiff_metadata_is_read(tmp_path):
 def test_unreadable_exif_does_not_stop_a_result(tmp_path):
     out = image_io.write_image(str(tmp_path / 'out.png'), rgb8(), metadata={'icc_profile': None, 'exif': b'Exif\0\0junk'})
     assert image_io.read_metadata(out) == {'icc_profile': None, 'exif': None}
+
+
+# ----------------------------------------------------------------------------------------------
+# WebP and HEIC (iPhone photos)
+
+def webp(img, quality=101):
+    """WebP bytes of RGB samples through OpenCV; quality 101 is lossless (VP8L), below it lossy (VP8)."""
+    return encoded('.webp', img, cv2.IMWRITE_WEBP_QUALITY, quality)
+
+
+def pillow_webp(path, img, **options):
+    """A lossless WebP as Pillow writes it: the extended layout (VP8X) when it holds EXIF or a profile."""
+    from PIL import Image
+    Image.fromarray(img).save(path, lossless=True, **options)
+    return str(path)
+
+
+def write_heic(path, samples, exif=None, icc=None, lossless=True):
+    """A HEIC through pillow-heif: 8-bit, or 10-bit from uint16. Lossless codes RGB itself (no YCbCr),
+    exactly; otherwise quality 90 with 4:2:0 chroma, as phones write. pillow-heif stores an EXIF
+    Orientation as the file's own rotation (irot/imir) and keeps it in the EXIF, as iPhones do."""
+    import pillow_heif
+    heif = pillow_heif.from_bytes('RGB;16' if samples.dtype == np.uint16 else 'RGB', samples.shape[1::-1],
+                                  samples.tobytes())
+    heif.info.update({'exif': exif, 'icc_profile': icc})
+    exact = {'quality': -1, 'chroma': 444, 'matrix_coefficients': 0}
+    heif.save(str(path), **(exact if lossless else {'quality': 90}))
+    return str(path)
+
+
+def test_webp_reads_as_stored(tmp_path):
+    img = smooth8()
+    assert np.array_equal(image_io.read_samples(_write(tmp_path / 'a.webp', webp(img))), img)
+    ok, rgba = cv2.imencode('.webp', np.dstack([img[..., ::-1], np.full(img.shape[:2], 9, np.uint8)]),
+                            [cv2.IMWRITE_WEBP_QUALITY, 101])                          # BGRA: alpha dropped
+    assert np.array_equal(image_io.read_samples(_write(tmp_path / 'rgba.webp', rgba.tobytes())), img)
+    lossy = _write(tmp_path / 'lossy.webp', webp(img, 80))
+    assert np.array_equal(image_io.read_samples(lossy), cv2.imread(lossy, cv2.IMREAD_UNCHANGED)[..., ::-1])
+
+
+@pytest.mark.parametrize('chunk', ['VP8 ', 'VP8L', 'VP8X'])
+def test_webp_size_comes_from_each_kind_of_header(tmp_path, chunk):
+    img = smooth8(23, 37)
+    if chunk == 'VP8X':
+        data = open(pillow_webp(tmp_path / 'x.webp', img, exif=exif_bytes(1, 'Canon', 'EOS 5D')), 'rb').read()
+    else:
+        data = webp(img, 80 if chunk == 'VP8 ' else 101)
+    assert data[12:16] == chunk.encode()
+    assert image_io._webp_layout(data, 'x.webp')['size'] == (37, 23)
+
+
+def test_lying_webp_header_is_refused_before_decoding(tmp_path):
+    data = bytearray(open(pillow_webp(tmp_path / 'x.webp', smooth8(), exif=exif_bytes(1)), 'rb').read())
+    data[24:30] = (59_999).to_bytes(3, 'little') * 2      # VP8X canvas width and height, minus one
+    with pytest.raises(image_io.ImageError, match=r'big.webp: image too large \(60000x60000\); downscale'):
+        image_io.read_samples(_write(tmp_path / 'big.webp', bytes(data)))
+
+
+@pytest.mark.parametrize('kind', ['lossy', 'extended'])
+@pytest.mark.parametrize('keep', [0.2, 0.5, 0.9, -2])
+def test_truncated_webp_is_a_named_error(tmp_path, kind, keep):
+    # 'extended' ends with its EXIF chunk: cut 2 bytes from its end, the image data is still whole.
+    data = webp(smooth8(), 80) if kind == 'lossy' else open(
+        pillow_webp(tmp_path / 'x.webp', smooth8(), exif=exif_bytes(1, 'Canon', 'EOS 5D')), 'rb').read()
+    cut = data[:keep] if keep < 0 else data[:int(len(data) * keep)]
+    path = _write(tmp_path / 'cut.webp', cut)
+    detail = f'it has {len(cut)} of the {len(data)} bytes its header gives'
+    with pytest.raises(image_io.ImageError, match=f'truncated or corrupt WebP file \\({detail}\\); re-export or re-copy it') as e:
+        image_io.read_samples(path)
+    assert str(e.value).startswith(path)
+
+
+def test_webp_metadata_and_orientation(tmp_path):
+    icc = icc_profile()
+    path = pillow_webp(tmp_path / 'cam.webp', labelled(), exif=exif_bytes(6, 'Canon', 'EOS 5D'), icc_profile=icc)
+    metadata = image_io.read_metadata(path)            # Pillow writes the EXIF chunk without Exif\0\0
+    assert metadata['icc_profile'] == icc and metadata['exif'].startswith(image_io.EXIF_PREFIX)
+    exif = exif_of(metadata['exif'])
+    assert (exif[0x010F], exif[0x0110], exif[image_io.ORIENTATION_TAG]) == ('Canon', 'EOS 5D', 6)
+    np.testing.assert_array_equal(labels_of(image_io.read_samples(path)), VIEWED[6])
+
+
+def ten_bit():
+    """16-bit samples of 10-bit values as full-scale 16-bit (1023 -> 65535), a white pixel included."""
+    v = smooth8().astype(np.uint16) * 4
+    v[0, 0] = 1023
+    return v << 6 | v >> 4
+
+
+@pytest.mark.parametrize('samples, lossless', [(smooth8(), True), (ten_bit(), True), (smooth8(), False)],
+                         ids=['8-bit', '10-bit', '8-bit lossy'])
+def test_heic_reads_its_pixels(tmp_path, samples, lossless):
+    read = image_io.read_samples(write_heic(tmp_path / 'a.heic', samples, lossless=lossless))
+    assert read.dtype == samples.dtype and read.shape == samples.shape
+    if lossless:
+        np.testing.assert_array_equal(read, samples)
+    else:
+        np.testing.assert_allclose(read, samples, atol=12)
+
+
+@pytest.mark.parametrize('prefix', [True, False], ids=['Exif-prefixed', 'bare TIFF'])
+def test_heic_is_turned_upright_once_and_its_result_stays_upright(tmp_path, prefix):
+    icc, exif = icc_profile(), exif_bytes(6, 'Apple', 'iPhone 15')
+    path = write_heic(tmp_path / 'IMG_0001.HEIC', labelled(), exif if prefix else exif[6:], icc)
+    samples = image_io.read_samples(path)
+    np.testing.assert_array_equal(labels_of(samples), VIEWED[6])
+    metadata = image_io.read_metadata(path)
+    assert metadata['icc_profile'] == icc and metadata['exif'].startswith(image_io.EXIF_PREFIX)
+    exif = exif_of(metadata['exif'])      # as stored: the EXIF still says 6, the pixels are upright
+    assert (exif[0x010F], exif[0x0110], exif[image_io.ORIENTATION_TAG]) == ('Apple', 'iPhone 15', 6)
+    out = image_io.write_image(str(tmp_path / 'out.png'), samples, metadata=metadata)
+    assert exif_of(image_io.read_metadata(out)['exif'])[image_io.ORIENTATION_TAG] == 1
+    np.testing.assert_array_equal(labels_of(image_io.read_samples(out)), VIEWED[6])     # not turned again
+
+
+@pytest.mark.parametrize('damage, reason', [
+    ('cut', 'truncated or corrupt HEIC/HEIF file (pillow-heif: '),
+    ('zeroed after its header', 'truncated or corrupt HEIC/HEIF file (pillow-heif: '),
+    ('text', 'cannot decode: the content is not JPEG, PNG or TIFF (nor WebP or HEIC)')])
+def test_corrupt_heic_is_a_named_error(tmp_path, damage, reason):
+    data = open(write_heic(tmp_path / 'ok.heic', smooth8(), lossless=False), 'rb').read()
+    content = {'cut': data[:len(data) // 2], 'zeroed after its header': data[:32].ljust(len(data), b'\0'),
+               'text': b'not a photo'}[damage]
+    path = _write(tmp_path / 'bad.heic', content)
+    # read_metadata reads headers only (as for TIFF): it finds the damage when they are damaged.
+    for read in (image_io.read_samples,) + ((image_io.read_metadata,) if damage.startswith('zeroed') else ()):
+        with pytest.raises(image_io.ImageError) as e:
+            read(path)
+        assert str(e.value).startswith(f'{path}: {reason}') and 're-' in str(e.value), read.__name__
+
+
+def test_webp_and_heic_are_known_by_content(tmp_path):
+    img = smooth8()
+    np.testing.assert_array_equal(image_io.read_samples(_write(tmp_path / 'webp.jpg', webp(img))), img)
+    heic = open(write_heic(tmp_path / 'a.heic', img), 'rb').read()
+    np.testing.assert_array_equal(image_io.read_samples(_write(tmp_path / 'heic.png', heic)), img)
 
 
 # ----------------------------------------------------------------------------------------------
