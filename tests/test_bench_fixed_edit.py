@@ -1,11 +1,13 @@
-"""bench/fixed_edit.py: one fitted edit for every frame, and with --per-frame each frame's own edit (the
-white-box ceiling), on tiny frames whose targets differ by a per-frame exposure."""
+"""bench/fixed_edit.py: one fitted edit for every frame, with --per-frame each frame's own edit (the
+white-box ceiling), and with --linear edits that are a linear function of each frame's statistics, on
+tiny frames whose targets differ by a per-frame exposure."""
 import importlib.util
 import os
 
 import cv2
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import util
 
@@ -34,11 +36,28 @@ def test_per_frame_fit_reaches_each_target_and_a_shared_fit_cannot():
     cfg = util.load_config('sintel', [])
     results = {}
     for per_frame in (False, True):
-        chain, raw = fixed_edit.fit(cfg, patches, 150, per_frame=per_frame)
+        chain, raw, _ = fixed_edit.fit(cfg, patches, 150, per_frame=per_frame)
         assert raw[0].shape[0] == (len(GAINS) if per_frame else 1)
         results[per_frame] = psnr(fixed_edit.apply(chain, raw, inputs).numpy(), targets)
     assert results[True] > 35.0
     assert results[False] < results[True] - 10.0
+
+
+def test_linear_edits_follow_what_the_frame_shows_and_a_fixed_edit_cannot():
+    """Targets brought to one brightness: the gain a frame needs shows in its statistics."""
+    rng = np.random.default_rng(5)
+    inputs = np.stack([frame(i, 16) * rng.uniform(0.3, 1.5) for i in range(24)]).clip(0, 1)
+    means = inputs.mean(axis=(1, 2, 3), keepdims=True)
+    targets = np.clip(inputs * 0.3 / means, 0, 1)
+    patches = np.repeat(np.concatenate([inputs, targets], axis=-1), 4, axis=0)   # four patches a frame
+    cfg = util.load_config('sintel', [])
+    train, test = patches[:80], patches[80::4]           # 20 frames to fit, 4 new ones
+    chain, raw, maps, mean, scale = fixed_edit.fit_linear(cfg, train, 150)
+    features = tf.constant((fixed_edit.statistics(test[..., :3]) - mean) / scale, tf.float32)
+    linear = fixed_edit.apply(chain, [r + features @ m for r, m in zip(raw, maps)], test[..., :3]).numpy()
+    chain, raw, _ = fixed_edit.fit(cfg, train, 150)
+    fixed = fixed_edit.apply(chain, raw, test[..., :3]).numpy()
+    assert psnr(linear, test[..., 3:]) > psnr(fixed, test[..., 3:]) + 2.5
 
 
 def test_per_frame_command_scores_the_held_out_frames(tmp_path, capsys):
