@@ -73,6 +73,14 @@ def shard_spec(text):
     return k, n
 
 
+def dashed(arg):
+    """'--output_dir[=X]' -> '--output-dir[=X]'; anything else unchanged."""
+    if not arg.startswith('--'):
+        return arg
+    name, eq, value = arg.partition('=')
+    return name.replace('_', '-') + eq + value
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         description='Retouch photos with a trained Exposure agent, or re-apply a saved recipe.',
@@ -120,7 +128,8 @@ def parse_args(argv):
                         help='skip photos whose <name>.retouched.* already exists in the output folder (it '
                              'is written last, so its set is complete; with --lut, also its .cube), e.g. to '
                              'rerun a failed shard')
-    args = parser.parse_args(argv)
+    # train.py's config overrides are spelled --key_value: take --output_dir as --output-dir too.
+    args = parser.parse_args([dashed(a) for a in argv])
     if args.demo:
         args.config, args.model, args.images = *DEMO_MODEL, args.args
     elif args.recipe:

@@ -482,6 +482,13 @@ def test_bad_option_values_are_usage_errors(option, value, capsys):
     assert exit.value.code == 2 and f'argument {option}' in capsys.readouterr().err
 
 
+def test_options_may_be_spelled_as_train_py_overrides_are():
+    args = evaluate.parse_args(['sintel', 'tiny', 'my_photo.png', '--output_dir', 'out_1', '--batch_size=4',
+                                '--no_intermediates'])
+    assert (args.output_dir, args.batch_size, args.no_intermediates) == ('out_1', 4, True)
+    assert args.images == ['my_photo.png']          # only option names change
+
+
 def test_a_folder_named_like_a_photo_is_reported(tmp_path, capsys):
     (tmp_path / 'x.jpg').mkdir()
     inside = tmp_path / 'shoot'
