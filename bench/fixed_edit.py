@@ -124,7 +124,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], epilog=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', nargs='?', default='sintel')
-    parser.add_argument('--out', help='result folder (default outputs/fixed_edit or outputs/per_frame_edit)')
+    parser.add_argument('--out', help='result folder (default outputs/fixed_edit, per_frame_edit or linear_edit)')
     parser.add_argument('--steps', type=int, default=600,
                         help='Adam steps (batches of 256 patches; with --per-frame, all frames each step)')
     mode = parser.add_mutually_exclusive_group()
