@@ -256,6 +256,8 @@ def _webp_layout(data, path):
         start, pos = pos + 8, pos + 8 + length + (length & 1)    # chunks are padded to an even length
         if start + length > end:
             raise _damaged(path, 'WebP', f'its {kind.decode("latin-1")!r} chunk runs past the end')
+        if kind == b'ANIM':     # OpenCV would decode the first frame and say nothing
+            raise ImageError(f"{path}: an animated WebP, not a photo; save the frame you want as PNG or JPEG")
         body = data[start:start + length]
         size = size or _webp_size(kind, body)
         if kind == b'ICCP' and icc is None:

@@ -524,6 +524,14 @@ def test_webp_metadata_and_orientation(tmp_path):
     np.testing.assert_array_equal(labels_of(image_io.read_samples(path)), VIEWED[6])
 
 
+def test_animated_webp_is_refused(tmp_path):
+    from PIL import Image
+    frames = [Image.fromarray(smooth8() // k) for k in (1, 2)]
+    frames[0].save(tmp_path / 'clip.webp', save_all=True, append_images=frames[1:], duration=100, lossless=True)
+    with pytest.raises(image_io.ImageError, match=r'clip.webp: an animated WebP, not a photo; save the frame'):
+        image_io.read_samples(tmp_path / 'clip.webp')
+
+
 def ten_bit():
     """16-bit samples of 10-bit values as full-scale 16-bit (1023 -> 65535), a white pixel included."""
     v = smooth8().astype(np.uint16) * 4
