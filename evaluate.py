@@ -33,8 +33,12 @@ DEMO_MODEL = ('photos', 'pretrained')
 LUT_SIZES = (33, 65)
 
 EPILOG = """\
+shipped models (README: which model for which photos): photos pretrained for everyday photos that are
+too dark or too bright; sintel paired and sintel pretrained for renders like the Sintel film's.
+
 examples:
-  python evaluate.py sintel pretrained photo.jpg raw_folder/ "shoot/*.tif"
+  python evaluate.py photos pretrained photo.jpg IMG_0001.HEIC raw_folder/ "shoot/*.tif"
+  python evaluate.py sintel paired frames/
   python evaluate.py example pretrained photos/*.tif
   python evaluate.py --recipe outputs/A.tif.steps.json other/*.tif
   python evaluate.py sintel pretrained shoot/ --lut       # also outputs/<name>.cube, then e.g.
