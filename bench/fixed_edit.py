@@ -67,7 +67,8 @@ def fit(cfg, patches, steps, per_frame=False, features=None, penalty=0.0, lr=0.0
     maps = [] if features is None else [tf.Variable(tf.zeros([features.shape[1], f.num_params])) for f in chain]
     optimizer = tf.keras.optimizers.Adam(lr)
     inputs, targets = tf.constant(patches[..., :3]), tf.constant(patches[..., 3:])
-    features = tf.zeros([len(patches), 0]) if features is None else tf.constant(features, tf.float32)
+    if maps:
+        features = tf.constant(features, tf.float32)
     rng = np.random.default_rng(seed)
 
     @tf.function
@@ -78,7 +79,7 @@ def fit(cfg, patches, steps, per_frame=False, features=None, penalty=0.0, lr=0.0
             if maps:
                 rows = [r + tf.gather(features, index) @ m for r, m in zip(rows, maps)]
             loss = tf.reduce_mean(tf.square(tf.clip_by_value(apply(chain, rows, x), 0.0, 1.0) - y))
-            penalized = loss + penalty * tf.add_n([tf.reduce_sum(tf.square(m)) for m in maps] or [0.0])
+            penalized = loss + penalty * sum(tf.reduce_sum(tf.square(m)) for m in maps)
         variables = raw + maps
         optimizer.apply_gradients(zip(tape.gradient(penalized, variables), variables))
         return loss

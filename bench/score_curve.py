@@ -13,9 +13,9 @@ same names. The table has one row per step: the mean over the seeds of PSNR and 
 histogram intersection, with their spread (min-max) over the seeds. Results are kept in --out
 (default outputs/score_curve/<config>-<model>/step-N/seed-S): a step already scored is not redone,
 so the command can be run again as a long run goes on.
---split train scores the training inputs instead (by default into ...-<model>-train): a model that scores as low on
-the frames it learned from as on the held-out ones is limited by what it learned, not by how it
-generalizes.
+--split train scores the training inputs instead (by default into ...-<model>-train): a model that
+scores as low on the frames it learned from as on the held-out ones is limited by what it learned,
+not by how it generalizes.
 """
 import argparse
 import json
