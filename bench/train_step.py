@@ -2,7 +2,7 @@
 iteration (1 generator + citers critic updates), after warm-up, and what a whole training run would take.
 
     python bench/train_step.py [--batch-size 64] [--precision both|float32|bfloat16] [--iterations 10]
-                               [--threads N] [--profile] [--convs]
+                               [--threads N] [--profile] [--convs] [--compare-gradients]
 
 Times both numeric paths in one run by default (the float32 and bfloat16 figures are then comparable),
 says which one mixed_precision='auto' picks here, and times the paired reward's iteration (one
@@ -11,7 +11,9 @@ generator update, no critic) next to the critic reward's. No data needed. The re
 time per op type (summed over TensorFlow's compute threads, so it can exceed the wall time when ops
 overlap), with the calls that only wrap other ops (while loops, function calls) left out.
 The compute limit is measured in the same process (a large matrix product), since this shared machine's
-speed varies between sessions; --convs times each convolution shape of the networks alone.
+speed varies between sessions; --convs times each convolution shape of the networks alone (with
+TensorFlow's gradient kernels and critic.conv's), and --compare-gradients times the whole iteration both
+ways, alternating in one process.
 """
 import argparse
 import collections
@@ -26,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import critic  # noqa: E402
 import net  # noqa: E402
 import util  # noqa: E402
 
@@ -100,10 +103,12 @@ def matmul_peak(dtype, n=2048, repeats=20):
 
 
 def conv_kernels(cfg, dtype, batch, repeats=20):
-    """Time each convolution shape of the networks alone (forward, input and filter gradients): what the
-    convolution kernels reach at this model's shapes, against the matrix-product limit. The first layer
-    convolves the RGB image only (the constant planes' response is computed apart: critic.Conv)."""
-    print(f"convolution kernels alone, {dtype.name}, batch {batch} (4x4, stride 2), ms and GFLOPS:")
+    """Time each convolution shape of the networks alone: the forward pass, and the input and filter
+    gradients both with TensorFlow's gradient kernels and as the networks compute them (critic.conv's
+    forward convolutions), against the matrix-product limit. The first layer convolves the RGB image
+    only (the constant planes' response is computed apart: critic.Conv)."""
+    print(f"convolution kernels alone, {dtype.name}, batch {batch} (4x4, stride 2), GFLOPS "
+          f"(TensorFlow's gradient kernel / critic.conv's):")
     widths = [3] + [cfg.base_channels * 2 ** i for i in range(4)]
     for i, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
         size = cfg.source_img_size // 2 ** i
@@ -112,17 +117,64 @@ def conv_kernels(cfg, dtype, batch, repeats=20):
         dy = tf.cast(tf.random.uniform([batch, size // 2, size // 2, c_out]), dtype)
         flop = 2 * batch * (size // 2) ** 2 * 16 * c_in * c_out
         kwargs = dict(strides=[1, 2, 2, 1], padding='SAME')
-        passes = {'forward': lambda: tf.nn.conv2d(x, w, 2, 'SAME'),
-                  'input gradient': lambda: tf.raw_ops.Conv2DBackpropInput(
-                      input_sizes=x.shape, filter=w, out_backprop=dy, **kwargs),
-                  'filter gradient': lambda: tf.raw_ops.Conv2DBackpropFilter(
-                      input=x, filter_sizes=w.shape, out_backprop=dy, **kwargs)}
-        row = []
-        for name, fn in passes.items():
-            fn = tf.function(fn)
-            ms = timed(lambda: fn().numpy(), repeats)
-            row.append(f"{name} {ms:5.2f} ms {flop / ms / 1e6:4.0f}")
-        print(f"  {c_in:3d} -> {c_out:3d} channels at {size:2d}x{size:<2d}: " + ', '.join(row))
+        passes = [lambda: tf.nn.conv2d(x, w, 2, 'SAME'),
+                  lambda: tf.raw_ops.Conv2DBackpropInput(input_sizes=x.shape, filter=w, out_backprop=dy, **kwargs),
+                  lambda: critic.conv_transpose(dy, w, tf.shape(x)),
+                  lambda: tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=w.shape, out_backprop=dy, **kwargs),
+                  lambda: critic.filter_gradient(x, w, dy)]
+        gflops = []
+        for fn in passes:
+            fn = tf.function(fn, autograph=False)
+            gflops.append(flop / timed(lambda: fn().numpy(), repeats) / 1e6)
+        print(f"  {c_in:3d} -> {c_out:3d} channels at {size:2d}x{size:<2d}: forward {gflops[0]:4.0f}, "
+              f"input gradient {gflops[1]:4.0f} / {gflops[2]:4.0f}, filter gradient {gflops[3]:4.0f} / {gflops[4]:4.0f}")
+
+
+def updates(cfg, gan, b):
+    """(generator update, citers critic updates) of gan as functions on fixed random inputs, each
+    blocking until its result is ready. With the paired reward the generator scores against targets."""
+    size, k = cfg.source_img_size, cfg.citers
+    rng = np.random.default_rng(0)
+    images = rng.random((b, size, size, 3), dtype=np.float32) * 0.6
+    targets = rng.random((b, size, size, 3), dtype=np.float32) if cfg.reward == 'paired' else None
+    states = np.zeros((b, cfg.num_state_dim), np.float32)
+    states[:, 2] = rng.integers(0, cfg.test_steps, b)
+    noise = rng.random((b, cfg.z_dim), dtype=np.float32)
+    fake = rng.random((k, b, size, size, 3), dtype=np.float32)
+    real = rng.random((k, b, size, size, 3), dtype=np.float32)
+    lr_g, lr_v, lr_c = net.learning_rates(cfg, 1)
+
+    def generator():
+        gan.generator_step(images, states, noise, lr_g, lr_v, 0.5, targets)['g_loss'].numpy()
+
+    def critic_updates():
+        gan.critic_steps(fake, real, lr_c)['c_loss'].numpy()
+    return generator, critic_updates
+
+
+def compare_gradients(args, precision, rounds):
+    """The critic-reward iteration with critic.conv's gradients against TensorFlow's own (tf.nn.conv2d
+    differentiated by TensorFlow's gradient kernels), alternating round by round in one process since
+    this host's speed drifts by more than the difference within minutes."""
+    cfg = util.load_config(args.config, [f'--mixed_precision={precision == "bfloat16"}', '--seed=0'])
+    iterations = {}
+    ours = critic.conv
+    for name, conv in (("TensorFlow's", lambda x, kernel: tf.nn.conv2d(x, kernel, strides=2, padding='SAME')),
+                       ("critic.conv's", ours)):
+        critic.conv = conv               # read when the update functions are traced, on their first call
+        generator, critic_updates = updates(cfg, net.GAN(cfg), args.batch_size)
+        iterations[name] = lambda g=generator, c=critic_updates: (g(), c())
+        iterations[name]()
+        critic.conv = ours
+    times = {name: [] for name in iterations}
+    for _ in range(rounds):
+        for name, fn in iterations.items():
+            times[name].append(timed(fn, 1))
+    print(f"\n== convolution gradients, {precision}, critic-reward iteration, median of {rounds} alternating rounds")
+    for name, ms in times.items():
+        print(f"{name:14s} gradients: {np.median(ms):8.1f} ms")
+    base, new = (np.median(ms) for ms in times.values())
+    print(f"critic.conv's gradients take {100 * (1 - new / base):.0f}% less time per iteration")
 
 
 def measure(args, precision):
@@ -132,65 +184,49 @@ def measure(args, precision):
     dtype = tf.bfloat16 if mixed else tf.float32
     overrides = [f'--mixed_precision={mixed}', '--seed=0']
     cfg = util.load_config(args.config, overrides)
-    gan = net.GAN(cfg)
-    paired_gan = net.GAN(util.load_config(args.config, overrides + ['--reward=paired']))
-    b, size, k = args.batch_size, cfg.source_img_size, cfg.citers
-    rng = np.random.default_rng(0)
-    images = rng.random((b, size, size, 3), dtype=np.float32) * 0.6
-    targets = rng.random((b, size, size, 3), dtype=np.float32)
-    states = np.zeros((b, cfg.num_state_dim), np.float32)
-    states[:, 2] = rng.integers(0, cfg.test_steps, b)
-    noise = rng.random((b, cfg.z_dim), dtype=np.float32)
-    fake = rng.random((k, b, size, size, 3), dtype=np.float32)
-    real = rng.random((k, b, size, size, 3), dtype=np.float32)
-    lr_g, lr_v, lr_c = net.learning_rates(cfg, 1)
-
-    def generator():
-        gan.generator_step(images, states, noise, lr_g, lr_v, 0.5)['g_loss'].numpy()
-
-    def critic():
-        gan.critic_steps(fake, real, lr_c)['c_loss'].numpy()
+    k = cfg.citers
+    generator, critic_updates = updates(cfg, net.GAN(cfg), args.batch_size)
+    paired_generator, _ = updates(cfg, net.GAN(util.load_config(args.config, overrides + ['--reward=paired'])),
+                                  args.batch_size)
 
     def iteration():
         generator()
-        critic()
-
-    def paired_iteration():
-        paired_gan.generator_step(images, states, noise, lr_g, lr_v, 0.5, targets)['g_loss'].numpy()
+        critic_updates()
 
     start = time.perf_counter()
-    for fn in (generator, critic, iteration, paired_iteration):   # trace once, warm caches and pools
+    for fn in (generator, critic_updates, iteration, paired_generator):   # trace once, warm caches and pools
         fn()
         fn()
     warmup = time.perf_counter() - start
     g_ms = timed(generator, args.iterations)
-    c_ms = timed(critic, args.iterations) / k
+    c_ms = timed(critic_updates, args.iterations) / k
     it_ms = timed(iteration, args.iterations)
-    paired_ms = timed(paired_iteration, args.iterations)
+    paired_ms = timed(paired_generator, args.iterations)
 
     # The full schedule (spec 5.7): 20,100 generator updates, and 100 critic updates in the first
     # critic_initialization iterations and every 500th, citers otherwise.
     iters = range(cfg.max_iter_step + 1)
-    critic_updates = sum(100 if t < cfg.critic_initialization or t % 500 == 0 else k for t in iters)
+    critic_count = sum(100 if t < cfg.critic_initialization or t % 500 == 0 else k for t in iters)
     generator_updates = cfg.max_iter_step + 100
-    total_h = (generator_updates * g_ms + critic_updates * c_ms) / 3.6e6
+    total_h = (generator_updates * g_ms + critic_count * c_ms) / 3.6e6
 
     print(f"\n== {precision} (mixed_precision={mixed}), warm-up {warmup:.1f} s, median of {args.iterations}")
     print(f"generator update:                    {g_ms:8.1f} ms")
     print(f"critic update:                       {c_ms:8.1f} ms  (of {k} fused in one call)")
     print(f"iteration, critic reward (1 + {k}):    {it_ms:8.1f} ms")
     print(f"iteration, paired reward (1 gen):     {paired_ms:8.1f} ms  ({it_ms / paired_ms:.1f}x fewer ms)")
-    print(f"full schedule, critic reward ({generator_updates:,} generator + {critic_updates:,} critic "
+    print(f"full schedule, critic reward ({generator_updates:,} generator + {critic_count:,} critic "
           f"updates): {total_h:.1f} h; paired reward: {generator_updates * paired_ms / 3.6e6:.1f} h")
-    # The issue's count: TensorFlow's profiler put one iteration at about 309 GFLOP (68 per generator
-    # update, 48 per critic update). The limit is measured now, on this host: it varies between sessions.
+    # The issue's count: TensorFlow's profiler put one iteration of batch 64 at about 309 GFLOP (68 per
+    # generator update, 48 per critic update), proportional to the batch. The limit is measured now, on
+    # this host: it varies between sessions.
     peak = matmul_peak(dtype)
-    gflop = 68 + k * 48
+    gflop = round((68 + k * 48) * args.batch_size / 64)
     print(f"limit: a 2048x2048 {precision} matrix product reaches {peak:.0f} GFLOPS here now; {gflop} GFLOP "
           f"per iteration at {gflop / it_ms * 1000:.0f} GFLOPS is {100 * gflop / it_ms * 1000 / peak:.0f}% "
           f"of it (the limit allows {gflop / peak * 1000:.0f} ms per iteration)")
     if args.convs:
-        conv_kernels(cfg, dtype, b)
+        conv_kernels(cfg, dtype, args.batch_size)
     if args.profile:
         profile(iteration)
     return it_ms
@@ -206,6 +242,9 @@ def main():
     parser.add_argument('--threads', type=int, default=0, help='TF intra-op threads (0: TF default)')
     parser.add_argument('--profile', action='store_true', help='also print a per-op profile of one iteration')
     parser.add_argument('--convs', action='store_true', help='also time each convolution shape alone')
+    parser.add_argument('--compare-gradients', action='store_true',
+                        help="also time the iteration with TensorFlow's own convolution gradients against "
+                             "critic.conv's, alternating in one run")
     args = parser.parse_args()
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -217,6 +256,9 @@ def main():
     print(f"mixed_precision='auto' picks {util.precision_description('auto')}")
     paths = ['float32', 'bfloat16'] if args.precision == 'both' else [args.precision]
     ms = {p: measure(args, p) for p in paths}
+    if args.compare_gradients:
+        for p in paths:
+            compare_gradients(args, p, args.iterations)
     if len(ms) == 2:
         faster = min(ms, key=ms.get)
         print(f"\nfaster here: {faster} ({ms['float32']:.0f} ms float32, {ms['bfloat16']:.0f} ms bfloat16 "

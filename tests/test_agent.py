@@ -142,6 +142,47 @@ def test_conv_with_constant_planes_equals_concatenating_them(size):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
 
 
+@pytest.mark.parametrize('shape', [(2, 8, 8, 3, 5), (2, 7, 9, 4, 6), (1, 5, 6, 2, 3)])
+def test_conv_gradients_match_tensorflow_to_second_order(shape):
+    """critic.conv's own gradients (forward convolutions in place of TensorFlow's gradient kernels):
+    same output, input and kernel gradients, and gradient-penalty-style second derivatives as
+    tf.nn.conv2d under autodiff, at even and odd sizes (SAME pads those unevenly), in float64."""
+    batch, height, width, channels_in, channels_out = shape
+    rng = np.random.default_rng(4)
+    x0 = rng.standard_normal((batch, height, width, channels_in))
+    kernel0 = rng.standard_normal((4, 4, channels_in, channels_out))
+    results = []
+    for conv in (critic.conv, lambda x, kernel: tf.nn.conv2d(x, kernel, strides=2, padding='SAME')):
+        x, kernel = tf.Variable(x0), tf.Variable(kernel0)
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                y = conv(x, kernel)
+                loss = tf.reduce_sum(tf.sin(y))
+            dx, dkernel = inner.gradient(loss, [x, kernel])
+            penalty = tf.reduce_sum(tf.square(dx)) + tf.reduce_sum(tf.cos(dkernel))
+        results.append([y, dx, dkernel, *outer.gradient(penalty, [x, kernel])])
+    for ours, tensorflows in zip(*results):
+        np.testing.assert_allclose(ours.numpy(), tensorflows.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_conv_gradients_in_bfloat16_are_accurate():
+    """Under mixed precision critic.conv's gradients are bfloat16 convolutions; they must still sum in
+    float32 (as oneDNN's forward kernels do) and be off by little more than the output's own rounding
+    (2^-9 relative, about 0.2% RMS), not accumulate rounding over the thousands of terms of a sum."""
+    rng = np.random.default_rng(5)
+    x, kernel, dy = (rng.standard_normal(shape) for shape in ((16, 16, 16, 32), (4, 4, 32, 64), (16, 8, 8, 64)))
+    as_bf16 = lambda a: tf.cast(tf.constant(a, tf.float32), tf.bfloat16)
+    kwargs = dict(strides=[1, 2, 2, 1], padding='SAME')
+    exact = (tf.raw_ops.Conv2DBackpropInput(input_sizes=x.shape, filter=kernel, out_backprop=dy, **kwargs),
+             tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=kernel.shape, out_backprop=dy, **kwargs))
+    ours = (critic.conv_transpose(as_bf16(dy), as_bf16(kernel), x.shape),
+            critic.filter_gradient(as_bf16(x), as_bf16(kernel), as_bf16(dy)))
+    for a, b in zip(ours, exact):
+        error = tf.cast(a, tf.float64) - b
+        assert a.dtype == tf.bfloat16
+        assert np.sqrt(np.mean(error.numpy() ** 2) / np.mean(b.numpy() ** 2)) < 5e-3
+
+
 def test_fused_critic_statistics_match_op_by_op_to_second_order():
     """The XLA-compiled statistics the critic uses: same values, gradients and gradient-penalty-style
     second derivatives as the op-by-op function (pixels outside [0, 1] exercise the clip)."""

@@ -343,7 +343,7 @@ def test_mixed_precision_agrees_with_float32():
     images, states, noise = batch(9)
     rng = np.random.default_rng(10)
     fake, real = (rng.random((2, B, 64, 64, 3), dtype=np.float32) for _ in range(2))
-    for _ in range(2):
+    for iteration in range(2):
         outs = [g.generator_step(images, states, noise, lr_g, lr_v, 0.1) for g in (ref, mixed)]
         np.testing.assert_array_equal(outs[0]['action'], outs[1]['action'])   # same masks, same samples
         np.testing.assert_allclose(outs[1]['fake_output'], outs[0]['fake_output'], atol=5e-3)
@@ -351,7 +351,11 @@ def test_mixed_precision_agrees_with_float32():
         for key in ('g_loss', 'v_loss', 'reward', 'd_fake', 'entropy', 'value'):
             # g_loss = mean(-q - A log pi) cancels terms of order 0.3 whose bfloat16 rounding (2^-8
             # relative) survives: 7.8e-4 apart on a CPU that emulates bfloat16 (no AMX/AVX512-BF16).
-            atol = 1e-3 if key == 'g_loss' else 5e-4
+            # After one update it also carries the weights' Adam steps of +-lr wherever a gradient is
+            # near zero and its sign differs between the paths: 5.0e-3 apart with TensorFlow's
+            # gradient kernels, 7.3e-3 with critic.conv's (whose bfloat16 gradients are the more
+            # accurate: 0.3% RMS error against a float64 reference, TensorFlow's 1-2% on an AVX2 CPU).
+            atol = (1e-3 if iteration == 0 else 1e-2) if key == 'g_loss' else 5e-4
             np.testing.assert_allclose(float(outs[1][key]), float(outs[0][key]), atol=atol, rtol=2e-2)
         crit = [g.critic_steps(fake, real, lr_c) for g in (ref, mixed)]
         for key in ('c_loss', 'emd', 'grad_norm'):
