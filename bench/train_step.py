@@ -159,12 +159,14 @@ def compare_gradients(args, precision, rounds):
     cfg = util.load_config(args.config, [f'--mixed_precision={precision == "bfloat16"}', '--seed=0'])
     iterations = {}
     ours = critic.conv
-    for name, conv in (("TensorFlow's", lambda x, kernel: tf.nn.conv2d(x, kernel, strides=2, padding='SAME')),
-                       ("critic.conv's", ours)):
-        critic.conv = conv               # read when the update functions are traced, on their first call
-        generator, critic_updates = updates(cfg, net.GAN(cfg), args.batch_size)
-        iterations[name] = lambda g=generator, c=critic_updates: (g(), c())
-        iterations[name]()
+    try:
+        for name, conv in (("TensorFlow's", lambda x, kernel: tf.nn.conv2d(x, kernel, strides=2, padding='SAME')),
+                           ("critic.conv's", ours)):
+            critic.conv = conv           # read when the update functions are traced, on their first call
+            generator, critic_updates = updates(cfg, net.GAN(cfg), args.batch_size)
+            iterations[name] = lambda g=generator, c=critic_updates: (g(), c())
+            iterations[name]()
+    finally:
         critic.conv = ours
     times = {name: [] for name in iterations}
     for _ in range(rounds):
@@ -186,8 +188,8 @@ def measure(args, precision):
     cfg = util.load_config(args.config, overrides)
     k = cfg.citers
     generator, critic_updates = updates(cfg, net.GAN(cfg), args.batch_size)
-    paired_generator, _ = updates(cfg, net.GAN(util.load_config(args.config, overrides + ['--reward=paired'])),
-                                  args.batch_size)
+    paired_cfg = util.load_config(args.config, overrides + ['--reward=paired'])
+    paired_generator, _ = updates(paired_cfg, net.GAN(paired_cfg), args.batch_size)
 
     def iteration():
         generator()
