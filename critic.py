@@ -53,18 +53,24 @@ class Dense(tf.Module):
 # gradients and no slow kernel is left at any order. On AVX2 a critic-reward iteration takes 26% less
 # time (bench/train_step.py --compare-gradients; docs/PERFORMANCE.md).
 
+def spatial_size(t):
+    """(height, width) of t (B, H, W, C): Python ints where known when tracing (the training steps'
+    signatures fix them, which keeps shape arithmetic out of their graphs), tensors where not."""
+    return [t.shape[i] if t.shape[i] is not None else tf.shape(t)[i] for i in (1, 2)]
+
+
 def conv(x, kernel):
     """tf.nn.conv2d(x, kernel, strides=2, padding='SAME') for a 4x4 kernel, with the gradients above."""
     @tf.custom_gradient
     def forward(x, kernel):
         def grad(dy):
-            return conv_transpose(dy, kernel, tf.shape(x)), filter_gradient(x, kernel, dy)
+            return conv_transpose(dy, kernel, spatial_size(x)), filter_gradient(x, kernel, dy)
         return tf.nn.conv2d(x, kernel, strides=2, padding='SAME'), grad
     return forward(x, kernel)
 
 
-def conv_transpose(dy, kernel, input_shape):
-    """The input gradient of conv(): dy (B, h, w, out) -> (B, H, W, in), where input_shape = (B, H, W, in)."""
+def conv_transpose(dy, kernel, size):
+    """The input gradient of conv(): dy (B, h, w, out) -> (B, H, W, in), where size = (H, W)."""
     @tf.custom_gradient
     def transpose(dy, kernel):
         channels_in, channels_out = kernel.shape[2], kernel.shape[3]
@@ -72,7 +78,7 @@ def conv_transpose(dy, kernel, input_shape):
         taps = tf.reshape(tf.transpose(taps, [0, 2, 5, 1, 3, 4]), [2, 2, channels_out, 4 * channels_in])
         y = tf.nn.conv2d(tf.pad(dy, [[0, 0], [1, 1], [1, 1], [0, 0]]), taps, strides=1, padding='VALID')
         # SAME padding put one row and column before the input (and one or two after): crop them.
-        dx = tf.nn.depth_to_space(y, 2)[:, 1:1 + input_shape[1], 1:1 + input_shape[2]]
+        dx = tf.nn.depth_to_space(y, 2)[:, 1:1 + size[0], 1:1 + size[1]]
 
         def grad(g):
             return conv(g, kernel), filter_gradient(g, kernel, dy)
@@ -86,9 +92,9 @@ def filter_gradient(x, kernel, dy):
     space-to-depth input with dy as the kernel once images and channels swap roles. On AVX2 this ran
     20-30% faster than TensorFlow's filter-gradient kernel at the deep layers' shapes."""
     channels_in, channels_out = kernel.shape[2], kernel.shape[3]
-    height, width = tf.shape(dy)[1], tf.shape(dy)[2]
+    (height, width), (x_height, x_width) = spatial_size(dy), spatial_size(x)
     # Pad to exactly 2h + 2 rows and 2w + 2 columns (SAME put 1 before and 1 or 2 after).
-    x = tf.pad(x, [[0, 0], [1, 2 * height + 1 - tf.shape(x)[1]], [1, 2 * width + 1 - tf.shape(x)[2]], [0, 0]])
+    x = tf.pad(x, [[0, 0], [1, 2 * height + 1 - x_height], [1, 2 * width + 1 - x_width], [0, 0]])
     planes = tf.transpose(tf.nn.space_to_depth(x, 2), [3, 1, 2, 0])        # ((p, q, c), h + 1, w + 1, B)
     taps = tf.nn.conv2d(planes, tf.transpose(dy, [1, 2, 0, 3]), strides=1, padding='VALID')  # (4 in, 2, 2, out)
     taps = tf.transpose(tf.reshape(taps, [2, 2, channels_in, 2, 2, channels_out]), [3, 0, 4, 1, 2, 5])

@@ -96,11 +96,15 @@ class GAN:
             g_optimizer=self.g_optimizer, v_optimizer=self.v_optimizer, c_optimizer=self.c_optimizer,
             ema_biased=self.ema_biased, ema_steps=self.ema_steps, iteration=self.iteration, rng=self.rng)
         states = tf.TensorSpec([None, cfg.num_state_dim], tf.float32)
+        # Training sees only source_img_size views: fixing their size in the signatures lets the
+        # convolutions' gradients (critic.conv) do their shape arithmetic while tracing.
+        size = cfg.source_img_size
+        views = tf.TensorSpec([None, size, size, 3], tf.float32)
         self._generator_step = tf.function(self._generator_update, input_signature=[
-            IMAGES, states, tf.TensorSpec([None, None], tf.float32), SCALAR, SCALAR, SCALAR, IMAGES])
+            views, states, tf.TensorSpec([None, None], tf.float32), SCALAR, SCALAR, SCALAR, views])
         self._critic_steps = tf.function(self._critic_updates, input_signature=[
-            tf.TensorSpec([None, None, None, None, 3], tf.float32),
-            tf.TensorSpec([None, None, None, None, 3], tf.float32), SCALAR])
+            tf.TensorSpec([None, None, size, size, 3], tf.float32),
+            tf.TensorSpec([None, None, size, size, 3], tf.float32), SCALAR])
         # Inference functions have no Python control flow on tensors, so they skip AutoGraph's source
         # conversion: that cuts the agent step's first trace from 1.5 s to 0.45 s (evaluate.py's start-up).
         inference = functools.partial(tf.function, autograph=False)

@@ -119,7 +119,7 @@ def conv_kernels(cfg, dtype, batch, repeats=20):
         kwargs = dict(strides=[1, 2, 2, 1], padding='SAME')
         passes = [lambda: tf.nn.conv2d(x, w, 2, 'SAME'),
                   lambda: tf.raw_ops.Conv2DBackpropInput(input_sizes=x.shape, filter=w, out_backprop=dy, **kwargs),
-                  lambda: critic.conv_transpose(dy, w, tf.shape(x)),
+                  lambda: critic.conv_transpose(dy, w, x.shape[1:3]),
                   lambda: tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=w.shape, out_backprop=dy, **kwargs),
                   lambda: critic.filter_gradient(x, w, dy)]
         gflops = []

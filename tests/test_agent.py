@@ -149,20 +149,27 @@ def test_conv_gradients_match_tensorflow_to_second_order(shape):
     tf.nn.conv2d under autodiff, at even and odd sizes (SAME pads those unevenly), in float64."""
     batch, height, width, channels_in, channels_out = shape
     rng = np.random.default_rng(4)
-    x0 = rng.standard_normal((batch, height, width, channels_in))
-    kernel0 = rng.standard_normal((4, 4, channels_in, channels_out))
-    results = []
-    for conv in (critic.conv, lambda x, kernel: tf.nn.conv2d(x, kernel, strides=2, padding='SAME')):
-        x, kernel = tf.Variable(x0), tf.Variable(kernel0)
+    x = tf.constant(rng.standard_normal((batch, height, width, channels_in)))
+    kernel = tf.constant(rng.standard_normal((4, 4, channels_in, channels_out)))
+
+    def orders(conv, x, kernel):
         with tf.GradientTape() as outer:
+            outer.watch([x, kernel])
             with tf.GradientTape() as inner:
+                inner.watch([x, kernel])
                 y = conv(x, kernel)
                 loss = tf.reduce_sum(tf.sin(y))
             dx, dkernel = inner.gradient(loss, [x, kernel])
             penalty = tf.reduce_sum(tf.square(dx)) + tf.reduce_sum(tf.cos(dkernel))
-        results.append([y, dx, dkernel, *outer.gradient(penalty, [x, kernel])])
-    for ours, tensorflows in zip(*results):
-        np.testing.assert_allclose(ours.numpy(), tensorflows.numpy(), rtol=1e-12, atol=1e-12)
+        return [y, dx, dkernel, *outer.gradient(penalty, [x, kernel])]
+
+    tensorflows = orders(lambda x, kernel: tf.nn.conv2d(x, kernel, strides=2, padding='SAME'), x, kernel)
+    # Sizes known when tracing (eager) and unknown (a graph with free sizes, as evaluate.py's views).
+    unknown = tf.function(lambda x, kernel: orders(critic.conv, x, kernel), input_signature=[
+        tf.TensorSpec([None] * 4, tf.float64), tf.TensorSpec(kernel.shape, tf.float64)])
+    for ours in (orders(critic.conv, x, kernel), unknown(x, kernel)):
+        for a, b in zip(ours, tensorflows):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-12)
 
 
 def test_conv_gradients_in_bfloat16_are_accurate():
