@@ -10,6 +10,7 @@ import glob
 import os
 import secrets
 import struct
+import sys
 import zlib
 
 import cv2
@@ -31,6 +32,7 @@ RAW_EXTENSIONS = ('.dng', '.cr2', '.cr3', '.nef', '.arw', '.kdc', '.raf', '.orf'
                   '.srw', '.raw', '.nrw', '.sr2', '.3fr', '.erf', '.mrw', '.x3f', '.iiq', '.rwl')
 IMAGE_EXTENSIONS = TIFF_EXTENSIONS + ('.png', '.jpg', '.jpeg', '.webp', '.heic', '.heif') + RAW_EXTENSIONS
 MAX_PIXELS = 400_000_000   # refuse absurd sizes before allocating (a 24 MP photo is 24e6)
+ZERO_TAIL_BYTES = 4096     # a disk block: see _warn_if_zero_padded
 
 # How stored values become the agent's linear input (spec 8.2; decisions: declared encodings):
 # the exponent of each encoding (srgb is then scaled, see linearize).
@@ -146,6 +148,20 @@ def _read_bytes(path, count=-1):
 
 def _damaged(path, kind, detail):
     return ImageError(f"{path}: truncated or corrupt {kind} file ({detail}); re-export or re-copy it")
+
+
+def _warn_if_zero_padded(path, data, kind):
+    """Warns of a copy cut short and padded with zeros to its full size (a preallocated download, a
+    card copy interrupted): its headers and lengths are intact, and the WebP and HEIC decoders turn
+    the zeros into a plausible but wrong bottom of the image without an error (JPEG and PNG keep an
+    end marker, which the zeros overwrite, so they are errors). Compressed image data ends in a whole
+    disk block of zeros only in such damage or at the end of a huge uniform area (a 12-megapixel
+    all-black lossy WebP ends in 1.2 KB of zeros), so it is a warning, and the image is still read."""
+    zeros = len(data) - len(data.rstrip(b'\0'))
+    if zeros >= ZERO_TAIL_BYTES:
+        print(f"warning: {path}: the last {zeros:,} bytes of this {kind} file are zeros, as in a copy cut "
+              "short and padded to its full size (an interrupted download or card copy); if the bottom "
+              "of the image looks wrong, copy the file again", file=sys.stderr)
 
 
 def _check_size(path, width, height):
@@ -304,6 +320,8 @@ def _read_with_opencv(path, kind):
     data = _read_bytes(path)
     layout = _layout(data, path, kind)
     _check_size(path, *layout['size'])
+    if kind == 'webp':
+        _warn_if_zero_padded(path, data, 'WebP')
     try:
         arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as e:
@@ -398,13 +416,12 @@ def _read_raw(path, curve='linear'):
                          "truncated or corrupt, or not a RAW file: re-copy it, or export it as TIFF") from None
 
 
-def _open_heif(path):
-    """A HEIC/HEIF file opened by pillow-heif (libheif): headers parsed, pixels not yet decoded."""
+def _open_heif(path, data):
+    """A HEIC/HEIF file's bytes opened by pillow-heif (libheif): headers parsed, pixels not yet decoded."""
     try:
         import pillow_heif
     except ImportError:
         raise ImageError(f"{path}: HEIC/HEIF needs pillow-heif (pip install pillow-heif)") from None
-    data = _read_bytes(path)
     try:
         return pillow_heif.open_heif(data, convert_hdr_to_8bit=False)
     except Exception as e:  # ValueError, EOFError, SyntaxError, RuntimeError by its docs
@@ -415,8 +432,10 @@ def _read_heif(path):
     """HEIC/HEIF (iPhone photos), 10/12-bit ones as 16-bit. libheif applies the file's own rotation
     and mirroring (its irot/imir boxes, as HEIF viewers do), so the pixels come out upright; the EXIF
     Orientation, which in iPhone photos repeats the same turn, is not applied again."""
-    heif = _open_heif(path)
+    data = _read_bytes(path)
+    heif = _open_heif(path, data)
     _check_size(path, *heif.size)
+    _warn_if_zero_padded(path, data, 'HEIC/HEIF')
     try:
         arr = np.array(heif)   # a copy: pillow-heif's buffer is read-only
     except Exception as e:  # as _open_heif: the image data may be cut off behind complete headers
@@ -485,7 +504,7 @@ def read_metadata(path):
         layout = _layout(_read_bytes(path), path, kind)
         return {'icc_profile': layout['icc'], 'exif': layout['exif']}
     if kind == 'heif':
-        info = _open_heif(path).info
+        info = _open_heif(path, _read_bytes(path)).info
         return {'icc_profile': info.get('icc_profile') or None, 'exif': _exif_block(info.get('exif'))}
     if kind == 'tiff':
         return {'icc_profile': _tiff_icc(path), 'exif': _tiff_exif(path)}

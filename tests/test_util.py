@@ -581,6 +581,27 @@ def test_corrupt_heic_is_a_named_error(tmp_path, damage, reason):
         assert str(e.value).startswith(f'{path}: {reason}') and 're-' in str(e.value), read.__name__
 
 
+@pytest.mark.parametrize('kind', ['WebP', 'HEIC/HEIF'])
+def test_copy_padded_with_zeros_warns_and_is_still_read(tmp_path, capsys, kind):
+    # An interrupted copy that keeps its full length, zeros after the cut: headers and lengths are
+    # intact and the decoders make up the bottom of the image without an error.
+    img = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)   # 10+ KB coded
+    if kind == 'WebP':
+        data, ext = webp(img, 80), '.webp'
+    else:
+        data, ext = open(write_heic(tmp_path / 'ok.heic', img, lossless=False), 'rb').read(), '.heic'
+    padded = data[:len(data) // 2].ljust(len(data), b'\0')
+    whole, cut = _write(tmp_path / f'whole{ext}', data), _write(tmp_path / f'cut{ext}', padded)
+    assert image_io.read_samples(whole).shape == img.shape and capsys.readouterr().err == ''
+    assert image_io.read_samples(cut).shape == img.shape
+    zeros = len(padded) - len(padded.rstrip(b'\0'))
+    assert zeros >= image_io.ZERO_TAIL_BYTES
+    assert capsys.readouterr().err == (
+        f"warning: {cut}: the last {zeros:,} bytes of this {kind} file are zeros, as in a copy cut short and "
+        "padded to its full size (an interrupted download or card copy); if the bottom of the image looks "
+        "wrong, copy the file again\n")
+
+
 def test_webp_and_heic_are_known_by_content(tmp_path):
     img = smooth8()
     np.testing.assert_array_equal(image_io.read_samples(_write(tmp_path / 'webp.jpg', webp(img))), img)
