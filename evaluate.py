@@ -97,8 +97,9 @@ def parse_args(argv):
                         help='correct sample photos bundled with scikit-image, rendered too dark or too '
                              'bright, with the shipped photo model (photos pretrained)')
     parser.add_argument('--output-dir', default='outputs', help='where results go (default: outputs/)')
-    parser.add_argument('--format', choices=['png', 'png16', 'tiff16'], default='png',
-                        help='retouched image: 8-bit PNG (default), 16-bit PNG or 16-bit TIFF')
+    parser.add_argument('--format', choices=['png', 'png16', 'tiff16', 'jpeg'], default='png',
+                        help='retouched image: 8-bit PNG (default), 16-bit PNG, 16-bit TIFF or JPEG '
+                             '(quality 95, no chroma subsampling); each keeps the photo\'s profile and EXIF')
     parser.add_argument('--no-intermediates', action='store_true',
                         help='write only the retouched image and the recipe')
     parser.add_argument('--encoding', choices=['auto', 'display', 'linear', 'prophoto', 'srgb'],
@@ -305,7 +306,8 @@ def image_statistics(img):
 
 def output_paths(base, fmt):
     """The files of one photo: base (the output folder and the input's name) + a suffix each."""
-    ext = '.tif' if fmt == 'tiff16' else '.png'
+    import image_io
+    ext = image_io.OUTPUT_FORMATS[fmt]
     return {'retouched': f'{base}.retouched{ext}', 'linear': f'{base}.linear.png',
             'input_tone_mapped': f'{base}.input_tone_mapped.png', 'steps_png': f'{base}.steps.png',
             'recipe': f'{base}.steps.json', 'lut': f'{base}.cube',
@@ -563,7 +565,7 @@ def develop_and_write(developer, photo, edits, paths, fmt, report, recipe=None, 
 
 
 def output_bits(fmt):
-    return 8 if fmt == 'png' else 16
+    return 16 if fmt in ('png16', 'tiff16') else 8
 
 
 def todo(files, bases, args, tally):

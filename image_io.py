@@ -593,7 +593,12 @@ def image_statistics(img):
 # ----------------------------------------------------------------------------------------------
 # Image output (atomic: a temporary name in the same folder, then rename)
 
-OUTPUT_FORMATS = {'png': '.png', 'png16': '.png', 'tiff16': '.tif'}
+OUTPUT_FORMATS = {'png': '.png', 'png16': '.png', 'tiff16': '.tif', 'jpeg': '.jpg'}
+# JPEG results: quality 95 without chroma subsampling (the edits are colour edits: 4:2:0 would halve
+# the colour resolution they were applied at).
+JPEG_OPTIONS = [cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+JPEG_SEGMENT_BODY = 65533        # a JPEG segment's length field counts itself: at most 65535
+ICC_CHUNK = JPEG_SEGMENT_BODY - 14   # after 'ICC_PROFILE\0', the chunk number and the count
 
 
 class OutputError(OSError):
@@ -638,20 +643,22 @@ def temporary_path(folder, suffix):
 
 def write_image(path, img, fmt=None, metadata=None):
     """Writes float RGB in [0, 1] (or uint8/uint16 RGB) atomically, with the usual permissions of a
-    new file. fmt: png, png16 or tiff16; by default from the extension (.tif/.tiff -> tiff16, else png).
+    new file. fmt: png, png16, tiff16 or jpeg; by default from the extension (.tif/.tiff -> tiff16,
+    .jpg/.jpeg -> jpeg, else png).
 
     metadata: read_metadata's dict for the input. Its ICC profile and EXIF go into the file (PNG:
-    iCCP and eXIf chunks; TIFF: InterColorProfile and the descriptive tags Make, Model, DateTime,
-    Artist, Copyright), with Orientation 1, since read_samples already turned the pixels upright.
+    iCCP and eXIf chunks; JPEG: APP1 and APP2 segments; TIFF: InterColorProfile and the descriptive
+    tags Make, Model, DateTime, Artist, Copyright), with Orientation 1, since read_samples already
+    turned the pixels upright.
     Raises OutputError naming the path and the fix (full disk, no permission, a file where a folder
     should be); nothing is left behind then.
     """
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
-    fmt = fmt or ('tiff16' if ext in TIFF_EXTENSIONS else 'png')
+    fmt = fmt or ('tiff16' if ext in TIFF_EXTENSIONS else 'jpeg' if ext in ('.jpg', '.jpeg') else 'png')
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"unknown output format {fmt!r}; use one of {', '.join(OUTPUT_FORMATS)}")
-    bits = 8 if fmt == 'png' else 16
+    bits = 8 if fmt in ('png', 'jpeg') else 16
     arr = img if img.dtype in (np.uint8, np.uint16) else quantize(img, bits)
     exif = _upright_exif((metadata or {}).get('exif'), arr.shape)
     icc = (metadata or {}).get('icc_profile')
@@ -663,10 +670,7 @@ def write_image(path, img, fmt=None, metadata=None):
     tmp = temporary_path(folder, OUTPUT_FORMATS[fmt])
     try:
         with open(tmp, 'xb') as f:
-            if fmt == 'tiff16':
-                _write_tiff(f, arr, icc, exif)
-            else:
-                _write_png(f, arr, icc, exif)
+            {'tiff16': _write_tiff, 'jpeg': _write_jpeg}.get(fmt, _write_png)(f, arr, icc, exif)
         os.replace(tmp, path)
     except BaseException as e:
         if os.path.exists(tmp):
@@ -689,6 +693,30 @@ def _write_png(f, arr, icc, exif):
     if exif:
         f.write(_png_chunk(b'eXIf', exif[len(EXIF_PREFIX):]))
     f.write(png[33:])
+
+
+def _write_jpeg(f, arr, icc, exif):
+    """OpenCV's JPEG (JPEG_OPTIONS), with the EXIF (APP1) and the profile (APP2, in numbered chunks as
+    the ICC specifies) inserted after its JFIF header, as Photoshop orders them. An EXIF block too
+    long for one segment is left out: metadata never stops a result."""
+    ok, jpeg = cv2.imencode('.jpg', cv2.cvtColor(arr, cv2.COLOR_RGB2BGR), JPEG_OPTIONS)
+    if not ok:
+        raise OSError("OpenCV could not encode the image as JPEG")
+    jpeg = jpeg.tobytes()
+    head = 4 + int.from_bytes(jpeg[4:6], 'big') if jpeg[2:4] == b'\xff\xe0' else 2   # SOI [+ APP0]
+    f.write(jpeg[:head])
+    if exif and len(exif) <= JPEG_SEGMENT_BODY:
+        f.write(_jpeg_segment(0xE1, exif))
+    chunks = [icc[i:i + ICC_CHUNK] for i in range(0, len(icc or b''), ICC_CHUNK)]
+    if len(chunks) > 255:       # the count is one byte: a profile over 16 MB is left out
+        chunks = []
+    for number, chunk in enumerate(chunks, 1):
+        f.write(_jpeg_segment(0xE2, b'ICC_PROFILE\x00' + bytes([number, len(chunks)]) + chunk))
+    f.write(jpeg[head:])
+
+
+def _jpeg_segment(marker, body):
+    return bytes([0xFF, marker]) + (len(body) + 2).to_bytes(2, 'big') + body
 
 
 def _png_chunk(kind, body):

@@ -595,7 +595,7 @@ def test_results_carry_the_photo_metadata(tmp_path):
     photo.parent.mkdir()
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(
         photo, exif=exif.tobytes(), icc_profile=icc)
-    for fmt, ext in [('png', 'png'), ('tiff16', 'tif')]:
+    for fmt, ext in [('png', 'png'), ('tiff16', 'tif'), ('jpeg', 'jpg')]:
         out = tmp_path / fmt
         assert recipe_run(tmp_path, photo, '--output-dir', out, '--format', fmt) == 0
         metadata = image_io.read_metadata(str(out / f'a.jpg.retouched.{ext}'))

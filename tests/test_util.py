@@ -117,6 +117,19 @@ def test_write_round_trip(tmp_path, fmt, ext, bits):
     assert [p.name for p in tmp_path.iterdir()] == [f'out{ext}']       # no temporary left behind
 
 
+def test_jpeg_results_are_quality_95_without_chroma_subsampling(tmp_path):
+    img = smooth8(64, 96).astype(np.float32) / 255
+    img[8:24, 8:24] = [1.0, 0.0, 0.0]                 # a sharp colour edge: 4:2:0 would blur it
+    for name in ('by_extension.jpeg', 'given.jpg'):
+        path = image_io.write_image(str(tmp_path / name), img, None if name.endswith('jpeg') else 'jpeg')
+        assert open(path, 'rb').read(3) == b'\xff\xd8\xff'
+        back = image_io.read_image(path)
+        assert 10 * np.log10(1 / np.mean((back - img) ** 2)) > 40
+    from PIL import Image
+    with Image.open(path) as jpeg:
+        assert [c[1:3] for c in jpeg.layer] == [(1, 1)] * 3      # every channel sampled at full resolution
+
+
 def test_write_is_atomic_on_failure(tmp_path, monkeypatch):
     path = tmp_path / 'keep.png'
     image_io.write_image(str(path), np.zeros((2, 2, 3), np.float32))
@@ -408,7 +421,7 @@ def test_read_metadata_without_any(tmp_path):
     assert image_io.read_metadata(str(tmp_path / 'a.tif')) == {'icc_profile': None, 'exif': None}
 
 
-@pytest.mark.parametrize('fmt, ext', [('png', '.png'), ('png16', '.png'), ('tiff16', '.tif')])
+@pytest.mark.parametrize('fmt, ext', [('png', '.png'), ('png16', '.png'), ('tiff16', '.tif'), ('jpeg', '.jpg')])
 def test_results_carry_the_profile_and_upright_exif(tmp_path, fmt, ext):
     from PIL import Image
     icc = icc_profile()
@@ -428,6 +441,16 @@ def test_results_carry_the_profile_and_upright_exif(tmp_path, fmt, ext):
     back = image_io.read_metadata(out)
     assert back['icc_profile'] == icc and exif_of(back['exif'])[0x010F] == 'Canon'
     np.testing.assert_array_equal(labels_of(image_io.read_samples(out)), VIEWED[6])   # not turned twice
+
+
+def test_jpeg_results_split_a_large_profile_into_numbered_segments(tmp_path):
+    icc = icc_profile() + bytes(range(256)) * 600             # 150 KB: three APP2 segments
+    out = image_io.write_image(str(tmp_path / 'out.jpg'), rgb8(), metadata={'icc_profile': icc, 'exif': None})
+    assert open(out, 'rb').read().count(b'ICC_PROFILE\x00') == 3
+    assert image_io.read_metadata(out) == {'icc_profile': icc, 'exif': None}
+    from PIL import Image
+    with Image.open(out) as jpeg:                              # a second reader joins them the same way
+        assert jpeg.info['icc_profile'] == icc
 
 
 def test_tiff_metadata_is_read(tmp_path):
@@ -636,7 +659,7 @@ def refuse(error_number):
     return fake_open
 
 
-@pytest.mark.parametrize('fmt, ext', [('png', '.png'), ('png16', '.png'), ('tiff16', '.tif')])
+@pytest.mark.parametrize('fmt, ext', [('png', '.png'), ('png16', '.png'), ('tiff16', '.tif'), ('jpeg', '.jpg')])
 @pytest.mark.parametrize('fake_open, message', [
     (FullDisk, 'no space left on device: free some space or choose another --output-dir'),
     (refuse(errno.EACCES), 'permission denied: choose another --output-dir'),   # (tests run as root)
