@@ -195,7 +195,8 @@ def train(cfg, model_dir):
     import vis
     from replay_memory import ReplayMemory
 
-    print(f"== {cfg.config_name}/{os.path.basename(model_dir)} on {util.configure_tensorflow()}")
+    started = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
+    print(f"== {cfg.config_name}/{os.path.basename(model_dir)} on {util.configure_tensorflow()}; started {started}")
     if cfg.seed is not None:
         tf.keras.utils.set_random_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -320,8 +321,8 @@ def train(cfg, model_dir):
                 print(f"   {elapsed / 60:.1f} min elapsed; {memory.debug()}", flush=True)
     except KeyboardInterrupt:
         save(it)   # iteration `it` was not finished: resume re-runs it
-        print(f"\ninterrupted: saved a checkpoint at iteration {it} in {model_dir}; "
-              "run the same command to resume")
+        print(f"\ninterrupted: saved a checkpoint at iteration {it} in {model_dir} after "
+              f"{(time.time() - t_start) / 60:.1f} min; run the same command to resume")
         return 130
     except FloatingPointError as e:
         print(f"error: training diverged ({e}). Nothing was saved after the last checkpoint "
@@ -332,7 +333,7 @@ def train(cfg, model_dir):
         for provider in providers:   # their prefetch threads hold the training data
             provider.close()
     save(T + 1)
-    print(f"done: {T + 1} iterations in {(time.time() - t_start) / 60:.1f} min; model in {model_dir}")
+    print(f"done: iterations {start}..{T} in {(time.time() - t_start) / 60:.1f} min; model in {model_dir}")
     return 0
 
 

@@ -201,7 +201,8 @@ def matmul_gflops(dtype, n=1024, seconds=0.3):
 def configure_tensorflow():
     """Uses a GPU when TensorFlow sees one (memory growth on, no fixed fraction), else the CPU.
 
-    Returns a one-line description of the device and thread count for the start-up line.
+    Returns a one-line description of the device, the CPU model and thread count for the start-up line
+    (a long run spans machines: its log says which iterations ran on which).
     """
     gpus = tf.config.list_physical_devices('GPU')
     for gpu in gpus:
@@ -212,4 +213,16 @@ def configure_tensorflow():
     threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()
     if gpus:
         return f"GPU ({', '.join(g.name for g in gpus)}), memory growth on"
-    return f"CPU, {threads} threads"
+    return f"CPU ({cpu_name()}), {threads} threads"
+
+
+def cpu_name(cpuinfo='/proc/cpuinfo'):
+    """The CPU's model name ('AMD EPYC', 'Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz'), or the
+    platform's processor string where /proc/cpuinfo does not say."""
+    import platform
+    try:
+        with open(cpuinfo) as f:
+            line = next((line for line in f if line.startswith('model name')), '')
+    except OSError:
+        line = ''
+    return line.partition(':')[2].strip() or platform.processor() or 'unknown CPU'

@@ -402,6 +402,13 @@ def test_cpu_flags_tell_bfloat16_units(tmp_path):
     assert util.cpu_has_bfloat16_units(str(cpuinfo))
 
 
+def test_cpu_name_is_read_for_the_training_log(tmp_path):
+    cpuinfo = tmp_path / 'cpuinfo'
+    cpuinfo.write_text('processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz\nflags\t: avx2\n')
+    assert util.cpu_name(str(cpuinfo)) == 'Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz'
+    assert util.cpu_name(str(tmp_path / 'missing'))          # the platform's string, or 'unknown CPU'
+
+
 def test_mixed_precision_override_accepts_auto():
     assert config(mixed_precision='auto').mixed_precision == 'auto'
     assert config(mixed_precision=True).mixed_precision is True

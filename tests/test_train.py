@@ -4,6 +4,7 @@ import glob
 import importlib.util
 import json
 import os
+import re
 
 import cv2
 import numpy as np
@@ -40,6 +41,9 @@ def test_train_writes_artefacts_resumes_and_exports(tiny_data, capsys):
     model = os.path.join('models', 'sintel', 'tiny')
     out = capsys.readouterr().out
     assert 'starting a new model' in out and 'it      3/3' in out and 'it/s' in out and 'ETA' in out
+    # A long run spans sittings and machines: each start says which machine and when, each end how long.
+    assert re.search(r'^== sintel/tiny on CPU \(.+\), \d+ threads; started \d{4}-\d\d-\d\d \d\d:\d\d UTC$', out, re.M)
+    assert 'done: iterations 0..3 in ' in out
     assert os.path.exists(os.path.join(model, 'checkpoint'))
     assert glob.glob(os.path.join(model, 'model.ckpt-4.index'))                  # final save at T + 1
     assert glob.glob(os.path.join(model, 'events.out.tfevents.*'))
@@ -55,7 +59,7 @@ def test_train_writes_artefacts_resumes_and_exports(tiny_data, capsys):
     # The same command with a longer schedule resumes where the last run ended.
     assert train.main(['sintel', 'tiny', '--max_iter_step=5'] + TINY + tiny_data) == 0
     out = capsys.readouterr().out
-    assert 'resuming at iteration 4' in out and 'it      5/5' in out
+    assert 'resuming at iteration 4' in out and 'it      5/5' in out and 'done: iterations 4..5 in ' in out
     assert 'it      0/' not in out
     assert json.load(open(os.path.join(model, 'config.json')))['max_iter_step'] == 5
 
@@ -183,7 +187,7 @@ def test_interrupt_saves_and_resumes_on_the_same_schedule(tiny_data, capsys, mon
     command = ['sintel', 'int', '--max_iter_step=6'] + TINY + tiny_data
     assert train.main(command) == 130
     out = capsys.readouterr().out
-    assert 'interrupted: saved a checkpoint at iteration' in out
+    assert re.search(r'interrupted: saved a checkpoint at iteration \d+ in \S+ after [\d.]+ min; run the same', out)
     saved = int(out.split('saved a checkpoint at iteration ')[1].split()[0])
     assert os.path.exists(os.path.join('models', 'sintel', 'int', f'model.ckpt-{saved}.index'))
     monkeypatch.setattr(net.GAN, 'critic_steps', original_c)
