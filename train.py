@@ -188,6 +188,7 @@ def export(model_dir, out_dir, half=False):
 
 def train(cfg, model_dir):
     import tensorflow as tf
+    import critic
     import data
     import image_io
     import net
@@ -226,6 +227,8 @@ def train(cfg, model_dir):
         for provider in providers:
             provider.close()
         return 0
+    print(critic.tune_gradients(critic.tower_shapes(cfg.source_img_size, cfg.base_channels), cfg.batch_size,
+                                util.compute_dtype(cfg.mixed_precision)), flush=True)
     util.write_json(os.path.join(model_dir, 'input_domain.json'), domain)
     writer = tf.summary.create_file_writer(model_dir)
     memory = ReplayMemory(cfg, inputs, seed=cfg.seed, channels=6 if paired else 3)

@@ -11,9 +11,10 @@ generator update, no critic) next to the critic reward's. No data needed. The re
 time per op type (summed over TensorFlow's compute threads, so it can exceed the wall time when ops
 overlap), with the calls that only wrap other ops (while loops, function calls) left out.
 The compute limit is measured in the same process (a large matrix product), since this shared machine's
-speed varies between sessions; --convs times each convolution shape of the networks alone (with
-TensorFlow's gradient kernels and critic.conv's), and --compare-gradients times the whole iteration both
-ways, alternating in one process.
+speed varies between sessions. The convolution gradients are tuned first, as train.py does (the
+faster of TensorFlow's kernel and critic.conv's forward form at each shape: its log line is printed);
+--convs times each convolution shape of the networks alone both ways, and --compare-gradients times the
+whole iteration with all of TensorFlow's, all in the forward form, and tuned, alternating in one process.
 """
 import argparse
 import collections
@@ -31,16 +32,6 @@ import tensorflow as tf  # noqa: E402
 import critic  # noqa: E402
 import net  # noqa: E402
 import util  # noqa: E402
-
-
-def timed(fn, repeats):
-    """Median wall-clock milliseconds of fn() (which must block until its results are ready)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(1000.0 * (time.perf_counter() - start))
-    return float(np.median(times))
 
 
 WRAPPERS = {'While', 'StatefulPartitionedCall', 'PartitionedCall', 'If', 'StatelessIf', 'StatelessWhile'}
@@ -104,30 +95,24 @@ def matmul_peak(dtype, n=2048, repeats=20):
 
 def conv_kernels(cfg, dtype, batch, repeats=20):
     """Time each convolution shape of the networks alone: the forward pass, and the input and filter
-    gradients both with TensorFlow's gradient kernels and as the networks compute them (critic.conv's
-    forward convolutions), against the matrix-product limit. The first layer convolves the RGB image
-    only (the constant planes' response is computed apart: critic.Conv)."""
+    gradients both with TensorFlow's gradient kernels and in critic.conv's forward form, against the
+    matrix-product limit. The first layer convolves the RGB image only (the constant planes' response
+    is computed apart: critic.Conv)."""
     print(f"convolution kernels alone, {dtype.name}, batch {batch} (4x4, stride 2), GFLOPS "
-          f"(TensorFlow's gradient kernel / critic.conv's):")
-    widths = [3] + [cfg.base_channels * 2 ** i for i in range(4)]
-    for i, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
-        size = cfg.source_img_size // 2 ** i
-        x = tf.cast(tf.random.uniform([batch, size, size, c_in]), dtype)
+          f"(TensorFlow's gradient kernel / the forward form):")
+    for height, width, c_in, c_out in critic.tower_shapes(cfg.source_img_size, cfg.base_channels):
+        x = tf.cast(tf.random.uniform([batch, height, width, c_in]), dtype)
         w = tf.cast(tf.random.uniform([4, 4, c_in, c_out]), dtype)
-        dy = tf.cast(tf.random.uniform([batch, size // 2, size // 2, c_out]), dtype)
-        flop = 2 * batch * (size // 2) ** 2 * 16 * c_in * c_out
-        kwargs = dict(strides=[1, 2, 2, 1], padding='SAME')
-        passes = [lambda: tf.nn.conv2d(x, w, 2, 'SAME'),
-                  lambda: tf.raw_ops.Conv2DBackpropInput(input_sizes=x.shape, filter=w, out_backprop=dy, **kwargs),
-                  lambda: critic.conv_transpose(dy, w, x.shape[1:3]),
-                  lambda: tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=w.shape, out_backprop=dy, **kwargs),
-                  lambda: critic.filter_gradient(x, w, dy)]
-        gflops = []
-        for fn in passes:
+        dy = tf.cast(tf.random.uniform([batch, height // 2, width // 2, c_out]), dtype)
+        flop = 2 * batch * (height // 2) * (width // 2) * 16 * c_in * c_out
+        passes = {'forward': lambda: tf.nn.conv2d(x, w, 2, 'SAME'), **critic.gradient_passes(x, w, dy)}
+        gflops = {}
+        for key, fn in passes.items():
             fn = tf.function(fn, autograph=False)
-            gflops.append(flop / timed(lambda: fn().numpy(), repeats) / 1e6)
-        print(f"  {c_in:3d} -> {c_out:3d} channels at {size:2d}x{size:<2d}: forward {gflops[0]:4.0f}, "
-              f"input gradient {gflops[1]:4.0f} / {gflops[2]:4.0f}, filter gradient {gflops[3]:4.0f} / {gflops[4]:4.0f}")
+            gflops[key] = flop / critic.median_ms(lambda: fn().numpy(), repeats) / 1e6
+        g = lambda gradient: f"{gflops[gradient, 'tensorflow']:4.0f} / {gflops[gradient, 'forward']:4.0f}"
+        print(f"  {c_in:3d} -> {c_out:3d} channels at {height:2d}x{width:<2d}: forward {gflops['forward']:4.0f}, "
+              f"input gradient {g('input')}, filter gradient {g('filter')}")
 
 
 def updates(cfg, gan, b):
@@ -153,30 +138,30 @@ def updates(cfg, gan, b):
 
 
 def compare_gradients(args, precision, rounds):
-    """The critic-reward iteration with critic.conv's gradients against TensorFlow's own (tf.nn.conv2d
-    differentiated by TensorFlow's gradient kernels), alternating round by round in one process since
-    this host's speed drifts by more than the difference within minutes."""
+    """The critic-reward iteration with every convolution gradient from TensorFlow's kernels, every one
+    in critic.conv's forward form, and each the faster of the two as critic.tune_gradients picked them
+    (what train.py does), alternating round by round in one process since this host's speed drifts by
+    more than the differences within minutes."""
     cfg = util.load_config(args.config, [f'--mixed_precision={precision == "bfloat16"}', '--seed=0'])
     iterations = {}
-    ours = critic.conv
-    try:
-        for name, conv in (("TensorFlow's", lambda x, kernel: tf.nn.conv2d(x, kernel, strides=2, padding='SAME')),
-                           ("critic.conv's", ours)):
-            critic.conv = conv           # read when the update functions are traced, on their first call
-            generator, critic_updates = updates(cfg, net.GAN(cfg), args.batch_size)
-            iterations[name] = lambda g=generator, c=critic_updates: (g(), c())
-            iterations[name]()
-    finally:
-        critic.conv = ours
-    times = {name: [] for name in iterations}
+    for way in ('tensorflow', 'forward', 'tuned'):
+        if way == 'tuned':                # read when the update functions are traced, on their first call
+            os.environ.pop('EXPOSURE_CONV_GRADIENTS', None)
+            critic.tune_gradients(critic.tower_shapes(cfg.source_img_size, cfg.base_channels), args.batch_size,
+                                  util.compute_dtype(cfg.mixed_precision))
+        else:
+            os.environ['EXPOSURE_CONV_GRADIENTS'] = way
+        generator, critic_updates = updates(cfg, net.GAN(cfg), args.batch_size)
+        iterations[way] = lambda g=generator, c=critic_updates: (g(), c())
+        iterations[way]()
+    times = {way: [] for way in iterations}
     for _ in range(rounds):
-        for name, fn in iterations.items():
-            times[name].append(timed(fn, 1))
+        for way, fn in iterations.items():
+            times[way].append(critic.median_ms(fn, 1))
     print(f"\n== convolution gradients, {precision}, critic-reward iteration, median of {rounds} alternating rounds")
-    for name, ms in times.items():
-        print(f"{name:14s} gradients: {np.median(ms):8.1f} ms")
-    base, new = (np.median(ms) for ms in times.values())
-    print(f"critic.conv's gradients take {100 * (1 - new / base):.0f}% less time per iteration")
+    base = np.median(times['tensorflow'])
+    for way, ms in times.items():
+        print(f"{way:10s} {np.median(ms):8.1f} ms  ({np.median(ms) / base:.2f}x the time with TensorFlow's)")
 
 
 def measure(args, precision):
@@ -187,6 +172,7 @@ def measure(args, precision):
     overrides = [f'--mixed_precision={mixed}', '--seed=0']
     cfg = util.load_config(args.config, overrides)
     k = cfg.citers
+    print(f"\n{critic.tune_gradients(critic.tower_shapes(cfg.source_img_size, cfg.base_channels), args.batch_size, dtype)}")
     generator, critic_updates = updates(cfg, net.GAN(cfg), args.batch_size)
     paired_cfg = util.load_config(args.config, overrides + ['--reward=paired'])
     paired_generator, _ = updates(paired_cfg, net.GAN(paired_cfg), args.batch_size)
@@ -200,10 +186,10 @@ def measure(args, precision):
         fn()
         fn()
     warmup = time.perf_counter() - start
-    g_ms = timed(generator, args.iterations)
-    c_ms = timed(critic_updates, args.iterations) / k
-    it_ms = timed(iteration, args.iterations)
-    paired_ms = timed(paired_generator, args.iterations)
+    g_ms = critic.median_ms(generator, args.iterations)
+    c_ms = critic.median_ms(critic_updates, args.iterations) / k
+    it_ms = critic.median_ms(iteration, args.iterations)
+    paired_ms = critic.median_ms(paired_generator, args.iterations)
 
     # The full schedule (spec 5.7): 20,100 generator updates, and 100 critic updates in the first
     # critic_initialization iterations and every 500th, citers otherwise.
@@ -212,7 +198,7 @@ def measure(args, precision):
     generator_updates = cfg.max_iter_step + 100
     total_h = (generator_updates * g_ms + critic_count * c_ms) / 3.6e6
 
-    print(f"\n== {precision} (mixed_precision={mixed}), warm-up {warmup:.1f} s, median of {args.iterations}")
+    print(f"== {precision} (mixed_precision={mixed}), warm-up {warmup:.1f} s, median of {args.iterations}")
     print(f"generator update:                    {g_ms:8.1f} ms")
     print(f"critic update:                       {c_ms:8.1f} ms  (of {k} fused in one call)")
     print(f"iteration, critic reward (1 + {k}):    {it_ms:8.1f} ms")
@@ -245,8 +231,8 @@ def main():
     parser.add_argument('--profile', action='store_true', help='also print a per-op profile of one iteration')
     parser.add_argument('--convs', action='store_true', help='also time each convolution shape alone')
     parser.add_argument('--compare-gradients', action='store_true',
-                        help="also time the iteration with TensorFlow's own convolution gradients against "
-                             "critic.conv's, alternating in one run")
+                        help="also time the iteration with TensorFlow's convolution gradients, critic.conv's "
+                             "forward form and the tuned mix, alternating in one run")
     args = parser.parse_args()
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)

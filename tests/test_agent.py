@@ -142,34 +142,91 @@ def test_conv_with_constant_planes_equals_concatenating_them(size):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
 
 
+def second_order(conv, x, kernel, kernel_penalty=True):
+    """conv's output, input and kernel gradients, and gradient-penalty-style second derivatives (of the
+    input gradient, as training's penalty, and with kernel_penalty of the kernel gradient too)."""
+    with tf.GradientTape() as outer:
+        outer.watch([x, kernel])
+        with tf.GradientTape() as inner:
+            inner.watch([x, kernel])
+            y = conv(x, kernel)
+            loss = tf.reduce_sum(tf.sin(y))
+        dx, dkernel = inner.gradient(loss, [x, kernel])
+        penalty = tf.reduce_sum(tf.square(dx)) + (tf.reduce_sum(tf.cos(dkernel)) if kernel_penalty else 0)
+    return [y, dx, dkernel, *outer.gradient(penalty, [x, kernel])]
+
+
+# (way of the input gradient, way of the filter gradient): each alone and mixed, as tune_gradients may pick.
+WAYS = [('forward', 'forward'), ('tensorflow', 'tensorflow'), ('tensorflow', 'forward'), ('forward', 'tensorflow')]
+
+
+@pytest.mark.parametrize('ways', WAYS)
 @pytest.mark.parametrize('shape', [(2, 8, 8, 3, 5), (2, 7, 9, 4, 6), (1, 5, 6, 2, 3)])
-def test_conv_gradients_match_tensorflow_to_second_order(shape):
-    """critic.conv's own gradients (forward convolutions in place of TensorFlow's gradient kernels):
-    same output, input and kernel gradients, and gradient-penalty-style second derivatives as
-    tf.nn.conv2d under autodiff, at even and odd sizes (SAME pads those unevenly), in float64."""
+def test_conv_gradients_match_tensorflow_to_second_order(shape, ways, monkeypatch):
+    """critic.conv's gradients, each computed in the forward form (forward convolutions in place of
+    TensorFlow's gradient kernels) or by TensorFlow's kernels, as GRADIENT_KERNELS says: same output,
+    input and kernel gradients, and second derivatives as tf.nn.conv2d under autodiff, at even and odd
+    sizes (SAME pads those unevenly), in float64; and each gradient runs the kernels chosen for it."""
     batch, height, width, channels_in, channels_out = shape
     rng = np.random.default_rng(4)
     x = tf.constant(rng.standard_normal((batch, height, width, channels_in)))
     kernel = tf.constant(rng.standard_normal((4, 4, channels_in, channels_out)))
+    monkeypatch.delenv('EXPOSURE_CONV_GRADIENTS', raising=False)
+    for gradient, way in zip(('input', 'filter'), ways):
+        monkeypatch.setitem(critic.GRADIENT_KERNELS,
+                            (gradient, height, width, channels_in, channels_out, 'float64'), way)
 
-    def orders(conv, x, kernel):
-        with tf.GradientTape() as outer:
-            outer.watch([x, kernel])
-            with tf.GradientTape() as inner:
-                inner.watch([x, kernel])
-                y = conv(x, kernel)
-                loss = tf.reduce_sum(tf.sin(y))
-            dx, dkernel = inner.gradient(loss, [x, kernel])
-            penalty = tf.reduce_sum(tf.square(dx)) + tf.reduce_sum(tf.cos(dkernel))
-        return [y, dx, dkernel, *outer.gradient(penalty, [x, kernel])]
-
-    tensorflows = orders(lambda x, kernel: tf.nn.conv2d(x, kernel, strides=2, padding='SAME'), x, kernel)
-    # Sizes known when tracing (eager) and unknown (a graph with free sizes, as evaluate.py's views).
-    unknown = tf.function(lambda x, kernel: orders(critic.conv, x, kernel), input_signature=[
+    tensorflows = second_order(lambda x, kernel: tf.nn.conv2d(x, kernel, strides=2, padding='SAME'), x, kernel)
+    # The derivatives training takes (no penalty on the kernel gradient) run the kernels chosen; the
+    # kernel derivative of TensorFlow's input-gradient kernel is its filter-gradient kernel.
+    training = tf.function(lambda x, kernel: second_order(critic.conv, x, kernel, kernel_penalty=False))
+    ops = {op.type for op in training.get_concrete_function(x, kernel).graph.get_operations()}
+    assert ('Conv2DBackpropInput' in ops) == (ways[0] == 'tensorflow')
+    assert ('Conv2DBackpropFilter' in ops) == ('tensorflow' in ways)
+    known = tf.function(lambda x, kernel: second_order(critic.conv, x, kernel))
+    # Sizes known when tracing (eager) and unknown (a graph with free sizes, as evaluate.py's views: no
+    # shape to look up, so the forward form).
+    unknown = tf.function(lambda x, kernel: second_order(critic.conv, x, kernel), input_signature=[
         tf.TensorSpec([None] * 4, tf.float64), tf.TensorSpec(kernel.shape, tf.float64)])
-    for ours in (orders(critic.conv, x, kernel), unknown(x, kernel)):
+    for ours in (second_order(critic.conv, x, kernel), known(x, kernel), unknown(x, kernel)):
         for a, b in zip(ours, tensorflows):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_tune_gradients_keeps_the_faster_way_of_each_gradient(monkeypatch):
+    """tune_gradients records, for every shape and gradient, the way that timed faster (timings faked
+    here: the real ones vary by CPU), and EXPOSURE_CONV_GRADIENTS overrides both the timing and the table."""
+    monkeypatch.delenv('EXPOSURE_CONV_GRADIENTS', raising=False)
+    monkeypatch.setattr(critic, 'GRADIENT_KERNELS', {})
+    # Timed per shape in gradient_passes' order: input tensorflow, input forward, filter tensorflow, filter forward.
+    fake_ms = iter([1.0, 2.0, 3.0, 1.5,    2.0, 1.0, 1.0, 2.0])
+    monkeypatch.setattr(critic, 'median_ms', lambda fn, repeats: next(fake_ms))
+    shapes = critic.tower_shapes(16, 4)[:2]
+    assert shapes == [(16, 16, 3, 4), (8, 8, 4, 8)]
+    line = critic.tune_gradients(shapes, 2, tf.float32)
+    assert critic.GRADIENT_KERNELS == {('input', 16, 16, 3, 4, 'float32'): 'tensorflow',
+                                       ('filter', 16, 16, 3, 4, 'float32'): 'forward',
+                                       ('input', 8, 8, 4, 8, 'float32'): 'forward',
+                                       ('filter', 8, 8, 4, 8, 'float32'): 'tensorflow'}
+    assert '3->4 at 16x16 input tensorflow (2.0/1.0), filter forward (1.5/3.0)' in line
+    x, kernel = tf.zeros([2, 16, 16, 3]), tf.zeros([4, 4, 3, 4])
+    assert critic.gradient_way('input', x, kernel) == 'tensorflow'
+    assert critic.gradient_way('input', tf.zeros([2, 16, 16, 3], tf.bfloat16), kernel) == 'forward'  # not timed
+    monkeypatch.setenv('EXPOSURE_CONV_GRADIENTS', 'forward')
+    assert critic.gradient_way('input', x, kernel) == 'forward'
+    assert 'EXPOSURE_CONV_GRADIENTS' in critic.tune_gradients(shapes, 2, tf.float32)
+    monkeypatch.setenv('EXPOSURE_CONV_GRADIENTS', 'fast')
+    with pytest.raises(ValueError, match='use forward or tensorflow'):
+        critic.gradient_way('input', x, kernel)
+
+
+def test_tune_gradients_times_real_kernels(monkeypatch):
+    """Unfaked, on this CPU: one recorded way per gradient and shape, and a log line naming each."""
+    monkeypatch.delenv('EXPOSURE_CONV_GRADIENTS', raising=False)
+    monkeypatch.setattr(critic, 'GRADIENT_KERNELS', {})
+    line = critic.tune_gradients(critic.tower_shapes(16, 4), 2, tf.float32, repeats=1)
+    assert len(critic.GRADIENT_KERNELS) == 8 and set(critic.GRADIENT_KERNELS.values()) <= set(critic.GRADIENT_WAYS)
+    assert line.count(' input ') == 4 and line.count(', filter ') == 4
 
 
 def test_conv_gradients_in_bfloat16_are_accurate():

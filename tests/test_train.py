@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+import critic
 import train
 import util
 
@@ -36,10 +37,16 @@ def tiny_data(tmp_path, monkeypatch):
             '--val_first=None']
 
 
-def test_train_writes_artefacts_resumes_and_exports(tiny_data, capsys):
+def test_train_writes_artefacts_resumes_and_exports(tiny_data, capsys, monkeypatch):
+    # Unforced, training times both ways of each convolution gradient at its shapes and logs the choice.
+    monkeypatch.delenv('EXPOSURE_CONV_GRADIENTS', raising=False)
+    monkeypatch.setattr(critic, 'GRADIENT_KERNELS', {})
     assert train.main(['sintel', 'tiny', '--max_iter_step=3'] + TINY + tiny_data) == 0
     model = os.path.join('models', 'sintel', 'tiny')
     out = capsys.readouterr().out
+    assert re.search(r'^convolution gradients, the faster way at each shape .*: 3->\d+ at \d+x\d+ input '
+                     r'(forward|tensorflow) \(', out, re.M)
+    assert len(critic.GRADIENT_KERNELS) == 8
     assert 'starting a new model' in out and 'it      3/3' in out and 'it/s' in out and 'ETA' in out
     # A long run spans sittings and machines: each start says which machine and when, each end how long.
     assert re.search(r'^== sintel/tiny on CPU \(.+\), \d+ threads; started \d{4}-\d\d-\d\d \d\d:\d\d UTC$', out, re.M)
