@@ -7,6 +7,7 @@ OutputError.
 """
 import errno
 import glob
+import io
 import os
 import secrets
 import struct
@@ -30,7 +31,7 @@ class ImageError(Exception):
 TIFF_EXTENSIONS = ('.tif', '.tiff')
 RAW_EXTENSIONS = ('.dng', '.cr2', '.cr3', '.nef', '.arw', '.kdc', '.raf', '.orf', '.rw2', '.pef',
                   '.srw', '.raw', '.nrw', '.sr2', '.3fr', '.erf', '.mrw', '.x3f', '.iiq', '.rwl')
-IMAGE_EXTENSIONS = TIFF_EXTENSIONS + ('.png', '.jpg', '.jpeg', '.webp', '.heic', '.heif') + RAW_EXTENSIONS
+IMAGE_EXTENSIONS = TIFF_EXTENSIONS + ('.png', '.jpg', '.jpeg', '.webp', '.heic', '.heif', '.avif') + RAW_EXTENSIONS
 MAX_PIXELS = 400_000_000   # refuse absurd sizes before allocating (a 24 MP photo is 24e6)
 ZERO_TAIL_BYTES = 4096     # a disk block: see _warn_if_zero_padded
 
@@ -42,7 +43,7 @@ ENCODINGS = tuple(ENCODING_EXPONENTS)
 
 def default_encoding(path):
     """The original's rule: TIFF is gamma-1.8 ProPhoto; RAW decodes to linear; JPEG/PNG are sRGB, and
-    so are WebP and HEIC, display-referred like them."""
+    so are WebP, HEIC and AVIF, display-referred like them."""
     ext = os.path.splitext(path)[1].lower()
     if ext in TIFF_EXTENSIONS:
         return 'prophoto'
@@ -115,6 +116,7 @@ PNG_END = b'\x00\x00\x00\x00IEND\xaeB`\x82'
 TIFF_SIGNATURES = (b'II*\x00', b'MM\x00*', b'II+\x00', b'MM\x00+')   # classic and BigTIFF
 # A HEIF file starts with a 'ftyp' box naming its brand: HEVC stills or sequences, or generic HEIF.
 HEIF_BRANDS = (b'heic', b'heix', b'heim', b'heis', b'hevc', b'hevx', b'hevm', b'hevs', b'mif1', b'msf1')
+AVIF_BRANDS = (b'avif', b'avis')   # the same container with AV1 inside: decoded by Pillow's plugin
 KIND_NAMES = {'png': 'PNG', 'jpeg': 'JPEG', 'webp': 'WebP'}
 EXIF_PREFIX = b'Exif\x00\x00'      # how JPEG's APP1 segment (and read_metadata) starts an EXIF block
 ORIENTATION_TAG = 0x0112           # EXIF/TIFF Orientation
@@ -125,16 +127,21 @@ JPEG_STANDALONE_MARKERS = {0x01, *range(0xD0, 0xD8)}
 
 
 def _file_kind(path):
-    """'png', 'jpeg', 'tiff', 'webp', 'heif' or None, from the file's first bytes."""
-    head = _read_bytes(path, 12)
+    """'png', 'jpeg', 'tiff', 'webp', 'heif', 'avif' or None, from the file's first bytes."""
+    head = _read_bytes(path, 64)
     if head.startswith(PNG_SIGNATURE):
         return 'png'
     if head.startswith(b'\xff\xd8\xff'):
         return 'jpeg'
     if head[:4] == b'RIFF' and head[8:12] == b'WEBP':
         return 'webp'
-    if head[4:8] == b'ftyp' and head[8:12] in HEIF_BRANDS:
-        return 'heif'
+    if head[4:8] == b'ftyp':     # ISO media: major brand, minor version, compatible brands
+        major, end = head[8:12], min(int.from_bytes(head[:4], 'big'), len(head))
+        compatible = {head[i:i + 4] for i in range(16, end - 3, 4)}
+        if major in AVIF_BRANDS or (major in (b'mif1', b'msf1') and compatible & set(AVIF_BRANDS)):
+            return 'avif'
+        if major in HEIF_BRANDS:
+            return 'heif'
     return 'tiff' if head[:4] in TIFF_SIGNATURES else None
 
 
@@ -448,6 +455,34 @@ def _read_heif(path):
     return arr
 
 
+def _open_avif(path, data):
+    """An AVIF file's bytes opened by Pillow (libavif): headers parsed, pixels not yet decoded."""
+    from PIL import Image, UnidentifiedImageError, features
+    if not features.check('avif'):
+        raise ImageError(f"{path}: AVIF needs a Pillow with AVIF support (pip install -U Pillow: its "
+                         "wheels include it from version 11.3)")
+    try:
+        return Image.open(io.BytesIO(data), formats=['AVIF'])
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        detail = 'Pillow cannot read its headers' if isinstance(e, UnidentifiedImageError) else f'Pillow: {e}'
+        raise _damaged(path, 'AVIF', detail) from None
+
+
+def _read_avif(path):
+    """AVIF (web images, some phones), decoded to 8 bits by Pillow. -> (stored samples, orientation):
+    Pillow leaves the pixels as stored and reports the file's rotation and mirroring (its irot/imir
+    boxes) as the EXIF Orientation, which read_samples then applies as for a JPEG."""
+    data = _read_bytes(path)
+    image = _open_avif(path, data)
+    _check_size(path, *image.size)
+    _warn_if_zero_padded(path, data, 'AVIF')
+    try:
+        arr = np.array(image)
+    except Exception as e:  # the image data may be cut off behind complete headers
+        raise _damaged(path, 'AVIF', f'Pillow: {str(e).strip()}') from None
+    return arr, _exif_orientation(image.info.get('exif'))
+
+
 def _check_file(path):
     """The checks every reader shares: the file exists, is a file, is not empty, has a known type."""
     if not os.path.exists(path):
@@ -469,7 +504,7 @@ def read_samples(path, raw_curve='linear'):
 
     The content, not the extension, picks the reader: TIFF through tifffile, PNG/JPEG/WebP through
     OpenCV (unchanged, so 16-bit PNG keeps its bits), HEIC/HEIF through pillow-heif (10/12-bit as
-    16-bit), camera RAW (by extension) through rawpy, decoded to 16 bits with raw_curve: 'linear' or
+    16-bit), AVIF through Pillow (8-bit), camera RAW (by extension) through rawpy, decoded to 16 bits with raw_curve: 'linear' or
     'srgb'.
     Raises ImageError naming the file for anything unusable: missing, empty, truncated, corrupt,
     too large, not an image.
@@ -481,9 +516,10 @@ def read_samples(path, raw_curve='linear'):
     if kind == 'heif':
         return _to_rgb(_read_heif(path), path)
     if kind is None:
-        raise ImageError(f"{path}: cannot decode: the content is not JPEG, PNG or TIFF (nor WebP or HEIC); "
+        raise ImageError(f"{path}: cannot decode: the content is not JPEG, PNG or TIFF (nor WebP, HEIC or AVIF); "
                          "the file may be corrupt or in another format: re-export it as JPEG, PNG or TIFF")
-    arr, orientation = _read_tiff(path) if kind == 'tiff' else _read_with_opencv(path, kind)
+    readers = {'tiff': _read_tiff, 'avif': _read_avif}
+    arr, orientation = readers[kind](path) if kind in readers else _read_with_opencv(path, kind)
     return _to_rgb(_orient(arr, orientation), path)
 
 
@@ -494,7 +530,7 @@ def read_metadata(path):
     APP1 segment holds it (b'Exif\\0\\0' and a TIFF structure; PIL.Image.Exif().load reads it).
     JPEG: APP1/APP2 segments; PNG: eXIf/iCCP chunks; WebP: EXIF/ICCP chunks; HEIC: its EXIF and
     ICC profile through pillow-heif (the EXIF's Orientation as stored: read_samples does not apply it
-    again, and write_image sets 1 as for every result); TIFF: the InterColorProfile tag, and through
+    again, and write_image sets 1 as for every result); AVIF: its EXIF and ICC profile through Pillow; TIFF: the InterColorProfile tag, and through
     Pillow the descriptive tags (Make, Model, ...) with the EXIF and GPS sub-IFDs; camera RAW: none
     (rawpy exposes neither). Raises ImageError as read_samples does for an unusable file.
     """
@@ -503,8 +539,8 @@ def read_metadata(path):
     if kind in ('png', 'jpeg', 'webp'):
         layout = _layout(_read_bytes(path), path, kind)
         return {'icc_profile': layout['icc'], 'exif': layout['exif']}
-    if kind == 'heif':
-        info = _open_heif(path, _read_bytes(path)).info
+    if kind in ('heif', 'avif'):
+        info = (_open_heif if kind == 'heif' else _open_avif)(path, _read_bytes(path)).info
         return {'icc_profile': info.get('icc_profile') or None, 'exif': _exif_block(info.get('exif'))}
     if kind == 'tiff':
         return {'icc_profile': _tiff_icc(path), 'exif': _tiff_exif(path)}

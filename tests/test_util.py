@@ -191,10 +191,11 @@ def test_bad_inputs_raise_one_error_type_naming_the_file(tmp_path):
 
 
 def test_list_images_expands_folders_and_globs(tmp_path):
-    for name in ['b.png', 'a.tif', 'c.txt', 'd.webp', 'e.heic', 'F.HEIC', 'g.heif']:
+    for name in ['b.png', 'a.tif', 'c.txt', 'd.webp', 'e.heic', 'F.HEIC', 'g.heif', 'h.avif']:
         (tmp_path / name).write_bytes(b'x')
     assert image_io.list_images([str(tmp_path)]) == [str(tmp_path / n) for n in
-                                                     ['F.HEIC', 'a.tif', 'b.png', 'd.webp', 'e.heic', 'g.heif']]
+                                                     ['F.HEIC', 'a.tif', 'b.png', 'd.webp', 'e.heic', 'g.heif',
+                                                      'h.avif']]
     assert image_io.list_images([str(tmp_path / '*.png')]) == [str(tmp_path / 'b.png')]
     assert image_io.list_images([str(tmp_path / '*.jpg')]) == [str(tmp_path / '*.jpg')]   # reported later as missing
 
@@ -591,7 +592,7 @@ def test_heic_is_turned_upright_once_and_its_result_stays_upright(tmp_path, pref
 @pytest.mark.parametrize('damage, reason', [
     ('cut', 'truncated or corrupt HEIC/HEIF file (pillow-heif: '),
     ('zeroed after its header', 'truncated or corrupt HEIC/HEIF file (pillow-heif: '),
-    ('text', 'cannot decode: the content is not JPEG, PNG or TIFF (nor WebP or HEIC)')])
+    ('text', 'cannot decode: the content is not JPEG, PNG or TIFF (nor WebP, HEIC or AVIF)')])
 def test_corrupt_heic_is_a_named_error(tmp_path, damage, reason):
     data = open(write_heic(tmp_path / 'ok.heic', smooth8(), lossless=False), 'rb').read()
     content = {'cut': data[:len(data) // 2], 'zeroed after its header': data[:32].ljust(len(data), b'\0'),
@@ -604,13 +605,15 @@ def test_corrupt_heic_is_a_named_error(tmp_path, damage, reason):
         assert str(e.value).startswith(f'{path}: {reason}') and 're-' in str(e.value), read.__name__
 
 
-@pytest.mark.parametrize('kind', ['WebP', 'HEIC/HEIF'])
+@pytest.mark.parametrize('kind', ['WebP', 'HEIC/HEIF', 'AVIF'])
 def test_copy_padded_with_zeros_warns_and_is_still_read(tmp_path, capsys, kind):
     # An interrupted copy that keeps its full length, zeros after the cut: headers and lengths are
     # intact and the decoders make up the bottom of the image without an error.
     img = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)   # 10+ KB coded
     if kind == 'WebP':
         data, ext = webp(img, 80), '.webp'
+    elif kind == 'AVIF':
+        data, ext = open(write_avif(tmp_path / 'ok.avif', img), 'rb').read(), '.avif'
     else:
         data, ext = open(write_heic(tmp_path / 'ok.heic', img, lossless=False), 'rb').read(), '.heic'
     padded = data[:len(data) // 2].ljust(len(data), b'\0')
@@ -623,6 +626,56 @@ def test_copy_padded_with_zeros_warns_and_is_still_read(tmp_path, capsys, kind):
         f"warning: {cut}: the last {zeros:,} bytes of this {kind} file are zeros, as in a copy cut short and "
         "padded to its full size (an interrupted download or card copy); if the bottom of the image looks "
         "wrong, copy the file again\n")
+
+
+# AVIF (web images, some phones): Pillow's plugin decodes it
+
+def write_avif(path, samples, exif=None, icc=None):
+    """An AVIF through Pillow at quality 95 (4:2:0 chroma). Pillow stores an EXIF Orientation as the
+    file's own rotation (irot/imir) and drops it from the EXIF; reading reports it as the Orientation."""
+    from PIL import Image
+    Image.fromarray(samples).save(str(path), format='AVIF', quality=95, exif=exif or b'', icc_profile=icc)
+    return str(path)
+
+
+def test_avif_reads_its_pixels_and_is_known_by_content(tmp_path):
+    img = smooth8()
+    path = write_avif(tmp_path / 'a.avif', img)
+    read = image_io.read_samples(path)
+    assert read.dtype == np.uint8 and read.shape == img.shape
+    np.testing.assert_allclose(read, img, atol=12)
+    data = open(path, 'rb').read()
+    np.testing.assert_array_equal(image_io.read_samples(_write(tmp_path / 'avif.png', data)), read)
+    # The plain HEIF brand as major brand, AVIF among the compatible ones (as some encoders write):
+    # still AV1 inside, so Pillow's decoder, not pillow-heif's (which has no AV1 decoder built in).
+    assert data[8:12] == b'avif' and b'mif1' in data[16:int.from_bytes(data[:4], 'big')]
+    mif1 = _write(tmp_path / 'mif1.heif', data[:8] + b'mif1' + data[12:])
+    np.testing.assert_array_equal(image_io.read_samples(mif1), read)
+    assert image_io.default_encoding(path) == 'srgb'
+
+
+def test_avif_is_turned_upright_and_keeps_its_metadata(tmp_path):
+    icc, exif = icc_profile(), exif_bytes(6, 'Google', 'Pixel 9')
+    path = write_avif(tmp_path / 'PXL_0001.avif', labelled(), exif, icc)
+    samples = image_io.read_samples(path)
+    np.testing.assert_array_equal(labels_of(samples), VIEWED[6])
+    metadata = image_io.read_metadata(path)
+    assert metadata['icc_profile'] == icc and metadata['exif'].startswith(image_io.EXIF_PREFIX)
+    assert (exif_of(metadata['exif'])[0x010F], exif_of(metadata['exif'])[0x0110]) == ('Google', 'Pixel 9')
+    out = image_io.write_image(str(tmp_path / 'out.png'), samples, metadata=metadata)
+    assert exif_of(image_io.read_metadata(out)['exif'])[image_io.ORIENTATION_TAG] == 1
+    np.testing.assert_array_equal(labels_of(image_io.read_samples(out)), VIEWED[6])     # not turned again
+
+
+@pytest.mark.parametrize('damage', ['cut', 'zeroed after its header'])
+def test_corrupt_avif_is_a_named_error(tmp_path, damage):
+    data = open(write_avif(tmp_path / 'ok.avif', smooth8()), 'rb').read()
+    content = data[:len(data) // 2] if damage == 'cut' else data[:32].ljust(len(data), b'\0')
+    path = _write(tmp_path / 'bad.avif', content)
+    for read in (image_io.read_samples, image_io.read_metadata):
+        with pytest.raises(image_io.ImageError) as e:
+            read(path)
+        assert str(e.value).startswith(f'{path}: truncated or corrupt AVIF file (Pillow') and 're-' in str(e.value)
 
 
 def test_webp_and_heic_are_known_by_content(tmp_path):
