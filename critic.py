@@ -19,8 +19,17 @@ import util
 from util import lum
 
 
+@tf.custom_gradient
 def lrelu(x):
-    return tf.nn.leaky_relu(x, alpha=0.2)    # the original's 0.6x + 0.4|x|
+    """The original's 0.6x + 0.4|x|, i.e. leaky ReLU with slope 0.2, with its derivative read off the
+    output (which has the input's sign): TensorFlow's own gradient keeps the input alive for
+    LeakyReluGrad, and a training iteration took 8% longer with it in both float32 and bfloat16
+    (measured alternating in one process, AMD Zen 4). Same values at every order (tests/test_agent.py)."""
+    y = tf.nn.leaky_relu(x, alpha=0.2)
+
+    def grad(dy):
+        return dy * tf.where(y > 0, tf.constant(1, dy.dtype), tf.constant(0.2, dy.dtype))
+    return y, grad
 
 
 def glorot_uniform(rng, shape, fan_in, fan_out):

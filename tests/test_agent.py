@@ -229,6 +229,29 @@ def test_tune_gradients_times_real_kernels(monkeypatch):
     assert line.count(' input ') == 4 and line.count(', filter ') == 4
 
 
+@pytest.mark.parametrize('dtype', [tf.float32, tf.bfloat16])    # (TensorFlow's slope is a float32)
+def test_lrelu_matches_leaky_relu_to_second_order(dtype):
+    """critic.lrelu takes its derivative from the output: same values, gradients and gradient-penalty
+    second derivatives as tf.nn.leaky_relu(alpha=0.2), zeros and tiny negatives included."""
+    x = tf.constant(np.concatenate([np.random.default_rng(6).standard_normal(64), [0, -0.0, 1e-30, -1e-30]]),
+                    dtype)
+    weights = tf.constant(np.linspace(-1, 1, 68), dtype)
+
+    def orders(f):
+        with tf.GradientTape() as outer:
+            outer.watch(x)
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                y = f(x)
+                loss = tf.reduce_sum(tf.sin(y) * weights)
+            dx = inner.gradient(loss, x)
+            penalty = tf.reduce_sum(tf.square(dx * weights))
+        return y, dx, outer.gradient(penalty, x)
+    for a, b in zip(orders(critic.lrelu), orders(lambda x: tf.nn.leaky_relu(x, alpha=0.2))):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(tf.cast(a, tf.float64).numpy(), tf.cast(b, tf.float64).numpy())
+
+
 def test_conv_gradients_in_bfloat16_are_accurate():
     """Under mixed precision critic.conv's gradients are bfloat16 convolutions; they must still sum in
     float32 (as oneDNN's forward kernels do) and be off by little more than the output's own rounding
