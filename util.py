@@ -174,13 +174,19 @@ def precision_description(mixed_precision):
     return f"{name} (mixed_precision='auto': {PRECISION_REASONS['auto'][1]})"
 
 
-def cpu_has_bfloat16_units(cpuinfo='/proc/cpuinfo'):
-    """True when the CPU flags list AMX-BF16 or AVX512-BF16 (or cannot be read: then measure)."""
+def cpu_info(field, cpuinfo='/proc/cpuinfo'):
+    """The value of the first line of /proc/cpuinfo starting with `field` (a string or tuple), or ''."""
     try:
         with open(cpuinfo) as f:
-            flags = next((line for line in f if line.startswith(('flags', 'Features'))), '').split()
+            line = next((line for line in f if line.startswith(field)), '')
     except OSError:
-        return True
+        line = ''
+    return line.partition(':')[2].strip()
+
+
+def cpu_has_bfloat16_units(cpuinfo='/proc/cpuinfo'):
+    """True when the CPU flags list AMX-BF16 or AVX512-BF16 (or cannot be read: then measure)."""
+    flags = cpu_info(('flags', 'Features'), cpuinfo).split()
     return not flags or 'amx_bf16' in flags or 'avx512_bf16' in flags
 
 
@@ -216,13 +222,16 @@ def configure_tensorflow():
     return f"CPU ({cpu_name()}), {threads} threads"
 
 
+# The vector units that decide training speed here, widest first: hosts sold under one model name
+# ('AMD EPYC') differ in them by a factor of three.
+VECTOR_UNITS = (('amx_bf16', 'AMX'), ('avx512_bf16', 'AVX512-BF16'), ('avx512f', 'AVX-512'), ('avx2', 'AVX2'))
+
+
 def cpu_name(cpuinfo='/proc/cpuinfo'):
-    """The CPU's model name ('AMD EPYC', 'Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz'), or the
+    """The CPU's model name and vector units ('AMD EPYC with AVX512-BF16, AVX-512, AVX2'), or the
     platform's processor string where /proc/cpuinfo does not say."""
     import platform
-    try:
-        with open(cpuinfo) as f:
-            line = next((line for line in f if line.startswith('model name')), '')
-    except OSError:
-        line = ''
-    return line.partition(':')[2].strip() or platform.processor() or 'unknown CPU'
+    name = cpu_info('model name', cpuinfo) or platform.processor() or 'unknown CPU'
+    flags = cpu_info(('flags', 'Features'), cpuinfo).split()
+    units = [unit for flag, unit in VECTOR_UNITS if flag in flags]
+    return f"{name} with {', '.join(units)}" if units else name

@@ -238,7 +238,7 @@ def main():
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
 
     print(f"command: {' '.join([os.path.basename(sys.executable)] + sys.argv)}")
-    print(f"cores: {os.cpu_count()}, TensorFlow {tf.__version__}, intra-op threads "
+    print(f"{util.cpu_name()}, cores: {os.cpu_count()}, TensorFlow {tf.__version__}, intra-op threads "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'default'}; config {args.config}, "
           f"batch {args.batch_size}")
     print(f"mixed_precision='auto' picks {util.precision_description('auto')}")

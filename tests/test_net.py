@@ -405,7 +405,9 @@ def test_cpu_flags_tell_bfloat16_units(tmp_path):
 def test_cpu_name_is_read_for_the_training_log(tmp_path):
     cpuinfo = tmp_path / 'cpuinfo'
     cpuinfo.write_text('processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz\nflags\t: avx2\n')
-    assert util.cpu_name(str(cpuinfo)) == 'Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz'
+    assert util.cpu_name(str(cpuinfo)) == 'Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz with AVX2'
+    cpuinfo.write_text('model name\t: AMD EPYC\nflags\t: sse avx2 avx512f avx512_bf16 avx512_vnni\n')
+    assert util.cpu_name(str(cpuinfo)) == 'AMD EPYC with AVX512-BF16, AVX-512, AVX2'
     assert util.cpu_name(str(tmp_path / 'missing'))          # the platform's string, or 'unknown CPU'
 
 
