@@ -667,6 +667,14 @@ def test_avif_is_turned_upright_and_keeps_its_metadata(tmp_path):
     np.testing.assert_array_equal(labels_of(image_io.read_samples(out)), VIEWED[6])     # not turned again
 
 
+def test_avif_without_pillow_support_says_how_to_get_it(tmp_path, monkeypatch):
+    from PIL import features
+    path = write_avif(tmp_path / 'a.avif', smooth8())
+    monkeypatch.setattr(features, 'check', lambda name: name != 'avif')     # a Pillow built without libavif
+    with pytest.raises(image_io.ImageError, match=f'{path}: AVIF needs a Pillow with AVIF support .pip install -U Pillow'):
+        image_io.read_samples(path)
+
+
 @pytest.mark.parametrize('damage', ['cut', 'zeroed after its header'])
 def test_corrupt_avif_is_a_named_error(tmp_path, damage):
     data = open(write_avif(tmp_path / 'ok.avif', smooth8()), 'rb').read()
