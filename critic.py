@@ -64,9 +64,10 @@ class Dense(tf.Module):
 # forward form at a few (the first layer's input gradient, the last layer's filter gradient). So
 # tune_gradients() times both at the networks' shapes when training starts and GRADIENT_KERNELS keeps the
 # faster, by (gradient, input height, width, channels, output channels, dtype); shapes never timed use
-# the forward form. The gradient penalty differentiates the input gradient once more; its derivatives
-# are conv() and a filter gradient again, so the functions name their gradients and the choice holds for
-# every derivative training takes. Both ways sum bfloat16 products in float32 where the CPU has bfloat16
+# the forward form. The gradient penalty differentiates the input gradient once more; in the forward
+# form its derivatives are conv() and a filter gradient again, so the functions name their gradients and
+# the choice holds for every derivative training takes (TensorFlow's input-gradient kernel brings
+# TensorFlow's own derivatives). Both ways sum bfloat16 products in float32 where the CPU has bfloat16
 # units (0.3% RMS error against float64 on AMD Zen 4, either way; without such units 'auto' picks
 # float32). EXPOSURE_CONV_GRADIENTS=forward|tensorflow forces one way everywhere.
 GRADIENT_KERNELS = {}
