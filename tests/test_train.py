@@ -19,6 +19,14 @@ TINY = ['--batch_size=4', '--replay_memory_size=16', '--num_samples=4', '--warmu
         '--checkpoint_interval=2', '--summary_freq=1', '--val_fraction=0.25', '--seed=1']
 
 
+def load_bench(name):
+    """A script of bench/ as a module."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(util.PROJECT_DIR, 'bench', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def make_folder(path, n, brightness, rng):
     os.makedirs(path)
     for k in range(n):
@@ -151,10 +159,7 @@ def test_actor_snapshots_are_kept_for_a_score_curve(tiny_data, capsys):
     assert any((a.numpy() != b.numpy()).any() for a, b in zip(early.agent.variables, final.agent.variables))
 
     # bench/score_curve.py scores every kept actor and the newest checkpoint on the held-out inputs.
-    spec = importlib.util.spec_from_file_location('score_curve', os.path.join(util.PROJECT_DIR, 'bench',
-                                                                              'score_curve.py'))
-    score_curve = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(score_curve)
+    score_curve = load_bench('score_curve')
     assert score_curve.run_steps(model) == [2, 4, 5]          # the kept actors and the newest checkpoint
     argv = ['sintel', 'curve', '--steps', '2', '--seeds', '0', '--val_fraction=0.25'] + tiny_data
     assert score_curve.main(argv) == 0
@@ -200,6 +205,27 @@ def test_interrupt_saves_and_resumes_on_the_same_schedule(tiny_data, capsys, mon
     monkeypatch.setattr(net.GAN, 'critic_steps', original_c)
     assert train.main(command) == 0
     assert f'resuming at iteration {saved}' in capsys.readouterr().out
+
+    # The run's sessions, read back from its log for a model card (bench/run_sessions.py); a third
+    # session cut off without a closing line (a machine shut down) is counted from its progress lines.
+    log = os.path.join('models', 'sintel', 'int', 'log.txt')
+    with open(log, 'a') as f:
+        f.write('== sintel/int on CPU (Test CPU with AVX2), 2 threads; started 2026-12-02 10:00 UTC\n'
+                'precision: float32 (mixed_precision=False)\nresuming at iteration 7\n'
+                'it      7/9     900 ms   1.00 it/s  ETA    0.0 min\n   1.5 min elapsed; replay memory: ...\n'
+                'it      8/9     900 ms   1.00 it/s  ETA    0.0 min\n')
+    run_sessions = load_bench('run_sessions')
+    found = run_sessions.sessions(open(log))
+    assert [(s['first'], s['last'], s['end'], s['precision']) for s in found] == [
+        (0, saved - 1, 'interrupted', 'float32'), (saved, 6, 'done', 'float32'), (7, 8, 'no closing line', 'float32')]
+    assert found[2]['minutes'] == 1.5 and found[2]['machine'] == 'CPU (Test CPU with AVX2), 2 threads'
+    assert run_sessions.main([os.path.join('models', 'sintel', 'int')]) == 0
+    table = capsys.readouterr().out
+    assert '| 3 | 2026-12-02 10:00 UTC | CPU (Test CPU with AVX2), 2 threads | float32 | 7-8 | >= 1.5 | 45.00 |' in table
+    assert '3 sessions, iterations 0-8, wall time >= ' in table
+    with pytest.raises(SystemExit, match='no training session in this log'):
+        run_sessions.main([__file__])
+
     cfg = util.load_config('sintel', ['--max_iter_step=6'])
     after_warm_up = [s for s in seen if s[1] > 0]
     assert {it for it, *_ in after_warm_up} == set(range(1, 7))
