@@ -22,9 +22,10 @@ from util import lum
 @tf.custom_gradient
 def lrelu(x):
     """The original's 0.6x + 0.4|x|, i.e. leaky ReLU with slope 0.2, with its derivative read off the
-    output (which has the input's sign): TensorFlow's own gradient keeps the input alive for
-    LeakyReluGrad, and a training iteration took 8% longer with it in both float32 and bfloat16
-    (measured alternating in one process, AMD Zen 4). Same values at every order (tests/test_agent.py)."""
+    output (which has the input's sign) by three element-wise ops: with TensorFlow's own gradient (its
+    LeakyReluGrad kernel) a training iteration took 8% longer in both float32 and bfloat16 (measured
+    alternating in one process, AMD Zen 4; docs/PERFORMANCE.md). Same values at every order
+    (tests/test_agent.py)."""
     y = tf.nn.leaky_relu(x, alpha=0.2)
 
     def grad(dy):
