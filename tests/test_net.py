@@ -116,8 +116,11 @@ def test_ema_is_zero_debiased():
     fake, real = (rng.random((1, B, 64, 64, 3), dtype=np.float32) for _ in range(2))
     mean = (g.score(fake[0]).mean() + g.score(real[0]).mean()) / 2
     assert g.ema_score == 0.0
-    g.critic_steps(fake, real, 0.0)
+    out = g.critic_steps(fake, real, 0.0)
     np.testing.assert_allclose(g.ema_score, mean, rtol=1e-4)
+    # fake and real go through the critic as one batch: each keeps its own scores.
+    emd = g.score(real[0]).mean() - g.score(fake[0]).mean()
+    np.testing.assert_allclose(float(out['emd']), emd, rtol=1e-4, atol=1e-6)
     g.critic_steps(fake, real, 0.0)                                  # lr 0: same scores again
     np.testing.assert_allclose(g.ema_score, mean, rtol=1e-4)
 
