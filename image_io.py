@@ -452,6 +452,7 @@ def _read_heif(path):
         # libheif shifts 10/12-bit values to the top bits (1023 -> 65472): repeat the top bits into
         # the low ones, so that full scale is 65535 as FULL_SCALE assumes.
         arr |= arr >> bits
+    _warn_if_hdr(path, _item_properties(data), 'HEIC/HEIF')
     return arr
 
 
@@ -469,18 +470,94 @@ def _open_avif(path, data):
 
 
 def _read_avif(path):
-    """AVIF (web images, some phones), decoded to 8 bits by Pillow. -> (stored samples, orientation):
-    Pillow leaves the pixels as stored and reports the file's rotation and mirroring (its irot/imir
-    boxes) as the EXIF Orientation, which read_samples then applies as for a JPEG."""
+    """AVIF (web images, some phones). -> (stored samples, orientation): 8-bit ones decoded by Pillow,
+    10/12-bit ones by imagecodecs (Pillow reduces them to 8 bits) as 16-bit. Both leave the pixels as
+    stored; Pillow reports the file's rotation and mirroring (its irot/imir boxes) as the EXIF
+    Orientation, which read_samples then applies as for a JPEG."""
     data = _read_bytes(path)
     image = _open_avif(path, data)
     _check_size(path, *image.size)
     _warn_if_zero_padded(path, data, 'AVIF')
+    properties = _item_properties(data)
+    # Bits per channel (pixi) of the deepest image in the file: the colour image's, as an alpha or
+    # thumbnail image is never deeper in practice (and the decoded values below check it).
+    bits = max((max(body[5:5 + body[4]], default=8) for kind, body in properties
+                if kind == b'pixi' and len(body) > 4), default=8)
+    decoder = 'imagecodecs' if bits > 8 and _imagecodecs_avif(path, bits) else 'Pillow'
     try:
-        arr = np.array(image)
+        if decoder == 'imagecodecs':
+            import imagecodecs
+            arr = imagecodecs.avif_decode(data)
+        else:
+            arr = np.array(image)
     except Exception as e:  # the image data may be cut off behind complete headers
-        raise _damaged(path, 'AVIF', f'Pillow: {str(e).strip()}') from None
+        raise _damaged(path, 'AVIF', f'{decoder}: {str(e).strip()}') from None
+    if arr.dtype == np.uint16:
+        # Values up to 2^depth - 1: the top bits repeated into the low ones, as for HEIF, so that full
+        # scale is 65535 (1023 -> 65535).
+        depth = max(bits, int(arr.max()).bit_length())
+        arr = arr << (16 - depth) | arr >> (2 * depth - 16)
+    _warn_if_hdr(path, properties, 'AVIF')
     return arr, _exif_orientation(image.info.get('exif'))
+
+
+def _imagecodecs_avif(path, bits):
+    """Whether imagecodecs (a requirement, for TIFF) can decode AVIF here; warns if not, as the image
+    is then read through Pillow, at 8 bits."""
+    try:
+        import imagecodecs
+        if imagecodecs.AVIF.available:
+            return True
+    except ImportError:
+        pass
+    print(f"warning: {path}: a {bits}-bit AVIF read at 8 bits: the installed imagecodecs cannot decode AVIF "
+          "(pip install -U imagecodecs keeps all its bits)", file=sys.stderr)
+    return False
+
+
+def _item_properties(data):
+    """[(type, body)] of the item properties of a HEIF or AVIF file (ISO base media boxes: meta, a
+    full box, > iprp > ipco), e.g. pixi (bits per channel) and colr (colour description); [] if none."""
+    def boxes(start, end):
+        pos = start
+        while pos + 8 <= end:
+            size, kind = struct.unpack_from('>I4s', data, pos)
+            header = 8
+            if size == 1 and pos + 16 <= end:            # a 64-bit size follows the type
+                size, header = struct.unpack_from('>Q', data, pos + 8)[0], 16
+            elif size == 0:                              # to the end of the enclosing box
+                size = end - pos
+            if size < header or pos + size > end:
+                return
+            yield kind, pos + header, pos + size
+            pos += size
+    for kind, start, end in boxes(0, len(data)):
+        if kind == b'meta':
+            for kind, start, end in boxes(start + 4, end):     # after the version and flags
+                if kind == b'iprp':
+                    for kind, start, end in boxes(start, end):
+                        if kind == b'ipco':
+                            return [(kind, data[start:end]) for kind, start, end in boxes(start, end)]
+    return []
+
+
+# Transfer characteristics (ITU-T H.273) of HDR images: PQ (SMPTE ST 2084) and HLG.
+HDR_TRANSFERS = {16: 'PQ', 18: 'HLG'}
+
+
+def _warn_if_hdr(path, properties, kind):
+    """Warns that an HDR image (a colr property of type nclx with a PQ or HLG transfer) is read as
+    if it were SDR: its values are not tone mapped, so it looks flat and dark to the models, which
+    were trained on SDR images; the image is still read."""
+    for box, body in properties:
+        if box == b'colr' and body[:4] == b'nclx' and len(body) >= 8:
+            transfer = int.from_bytes(body[6:8], 'big')
+            if transfer in HDR_TRANSFERS:
+                print(f"warning: {path}: an HDR {kind} image ({HDR_TRANSFERS[transfer]} transfer); it is read "
+                      "without tone mapping, as if SDR, so it will look flat and the result may be off: "
+                      "export an SDR version (JPEG, or HEIC/AVIF without HDR) for the best result",
+                      file=sys.stderr)
+                return
 
 
 def _check_file(path):
@@ -503,8 +580,8 @@ def read_samples(path, raw_curve='linear'):
     turned upright as a viewer shows it (EXIF or TIFF Orientation).
 
     The content, not the extension, picks the reader: TIFF through tifffile, PNG/JPEG/WebP through
-    OpenCV (unchanged, so 16-bit PNG keeps its bits), HEIC/HEIF through pillow-heif (10/12-bit as
-    16-bit), AVIF through Pillow (8-bit), camera RAW (by extension) through rawpy, decoded to 16 bits with raw_curve: 'linear' or
+    OpenCV (unchanged, so 16-bit PNG keeps its bits), HEIC/HEIF through pillow-heif and AVIF through
+    Pillow and imagecodecs (10/12-bit ones of both as 16-bit; HDR ones with a warning), camera RAW (by extension) through rawpy, decoded to 16 bits with raw_curve: 'linear' or
     'srgb'.
     Raises ImageError naming the file for anything unusable: missing, empty, truncated, corrupt,
     too large, not an image.

@@ -686,6 +686,80 @@ def test_corrupt_avif_is_a_named_error(tmp_path, damage):
         assert str(e.value).startswith(f'{path}: truncated or corrupt AVIF file (Pillow') and 're-' in str(e.value)
 
 
+def write_deep_avif(path, samples, bits, transfer=None):
+    """A lossless 10- or 12-bit AVIF through imagecodecs (Pillow writes 8 bits only); samples in
+    [0, 2^bits - 1]; transfer an ITU-T H.273 transfer characteristic (16 PQ, 18 HLG)."""
+    import imagecodecs
+    with open(path, 'wb') as f:
+        f.write(imagecodecs.avif_encode(samples, level=100, bitspersample=bits, transfer=transfer))
+    return str(path)
+
+
+@pytest.mark.parametrize('bits', [10, 12])
+def test_deep_avif_keeps_its_bits(tmp_path, capsys, bits):
+    # Pillow would decode these to 8 bits; through imagecodecs every level survives, scaled to 16-bit
+    # full scale by repeating the top bits, as the HEIF reader does (1023 -> 65535).
+    levels = (np.arange(48 * 64 * 3) * 7 % (1 << bits)).astype(np.uint16).reshape(48, 64, 3)
+    read = image_io.read_samples(write_deep_avif(tmp_path / 'a.avif', levels, bits))
+    assert read.dtype == np.uint16
+    np.testing.assert_array_equal(read, levels << (16 - bits) | levels >> (2 * bits - 16))
+    assert len(np.unique(read)) == 1 << bits and read.max() == 65535 and capsys.readouterr().err == ''
+    # The same 10-bit values from a HEIC read the same.
+    if bits == 10:
+        np.testing.assert_array_equal(image_io.read_samples(write_deep_avif(tmp_path / 'b.avif', ten_bit() >> 6, 10)),
+                                      image_io.read_samples(write_heic(tmp_path / 'b.heic', ten_bit())))
+
+
+def test_deep_avif_without_an_avif_decoder_in_imagecodecs_is_read_at_8_bits(tmp_path, capsys, monkeypatch):
+    import imagecodecs
+    path = write_deep_avif(tmp_path / 'a.avif', ten_bit() >> 6, 10)
+    monkeypatch.setattr(imagecodecs.AVIF, 'available', False)
+    read = image_io.read_samples(path)
+    assert read.dtype == np.uint8
+    np.testing.assert_allclose(read, ten_bit() / 257, atol=2)
+    assert capsys.readouterr().err == (f"warning: {path}: a 10-bit AVIF read at 8 bits: the installed imagecodecs "
+                                       "cannot decode AVIF (pip install -U imagecodecs keeps all its bits)\n")
+
+
+def test_corrupt_deep_avif_is_a_named_error(tmp_path, monkeypatch):
+    import imagecodecs
+    data = open(write_deep_avif(tmp_path / 'ok.avif', ten_bit() >> 6, 10), 'rb').read()
+    path = _write(tmp_path / 'bad.avif', data[:len(data) * 9 // 10])
+    with pytest.raises(image_io.ImageError, match='truncated or corrupt AVIF file'):     # found by Pillow
+        image_io.read_samples(path)
+
+    def damaged(data):          # complete headers, damaged image data: the decoder finds it
+        raise imagecodecs.AvifError('avifDecoderNextImage', 'Truncated data')
+    monkeypatch.setattr(imagecodecs, 'avif_decode', damaged)
+    good = _write(tmp_path / 'damaged.avif', data)
+    with pytest.raises(image_io.ImageError) as e:
+        image_io.read_samples(good)
+    assert str(e.value).startswith(f'{good}: truncated or corrupt AVIF file (imagecodecs: ') and 're-' in str(e.value)
+
+
+def heic_with_transfer(path, transfer):
+    """An 8-bit HEIC whose colour description (its nclx colr box) names another transfer."""
+    data = open(write_heic(path, smooth8()), 'rb').read()
+    at = data.index(b'nclx') + 6
+    return _write(path, data[:at] + transfer.to_bytes(2, 'big') + data[at + 2:])
+
+
+@pytest.mark.parametrize('kind, transfer, name', [('AVIF', 16, 'PQ'), ('AVIF', 18, 'HLG'), ('AVIF', 13, None),
+                                                  ('HEIC/HEIF', 16, 'PQ'), ('HEIC/HEIF', 13, None)])
+def test_hdr_avif_and_heic_warn_and_are_still_read(tmp_path, capsys, kind, transfer, name):
+    if kind == 'AVIF':
+        path = write_deep_avif(tmp_path / 'a.avif', ten_bit() >> 6, 10, transfer)
+    else:
+        path = heic_with_transfer(tmp_path / 'a.heic', transfer)
+    assert image_io.read_samples(path).shape == smooth8().shape
+    err = capsys.readouterr().err
+    if name is None:            # sRGB's transfer: SDR
+        assert err == ''
+    else:
+        assert err.startswith(f"warning: {path}: an HDR {kind} image ({name} transfer); it is read without "
+                              "tone mapping") and 'export an SDR version' in err
+
+
 def test_webp_and_heic_are_known_by_content(tmp_path):
     img = smooth8()
     np.testing.assert_array_equal(image_io.read_samples(_write(tmp_path / 'webp.jpg', webp(img))), img)
