@@ -98,6 +98,35 @@ def test_act_outputs_the_chosen_filter_and_penalties(nets):
         np.testing.assert_array_equal(step['new_states'].numpy()[:, 2], 1)
 
 
+@pytest.mark.parametrize('in_graph', [False, True], ids=['eager', 'tf.function'])
+def test_applying_the_chosen_filter_alone_equals_the_one_hot_sum_of_all(in_graph):
+    # Spec 4.3 runs all 8 filters and keeps one by a one-hot sum; agent.apply_chosen runs the chosen
+    # one per image. Same outputs, same gradients for every filter's parameters (zero for those that
+    # no image chose, filters 6 and 7 here), in eager mode and in a graph (unknown group sizes).
+    rng = np.random.default_rng(2)
+    images = tf.constant(rng.random((9, 16, 16, 3), dtype=np.float32) * 1.2)
+    raw = [tf.constant(rng.normal(size=(9, f.num_params)).astype(np.float32)) for f in FILTERS]
+    action = tf.constant([0, 3, 1, 5, 3, 2, 4, 0, 1], tf.int32)
+
+    def both(raw):
+        onehot = tf.one_hot(action, len(FILTERS))
+        outputs = tf.stack([f.apply(images, r) for f, r in zip(FILTERS, raw)], axis=1)
+        return agent.apply_chosen(FILTERS, images, raw, action), tf.reduce_sum(onehot[:, :, None, None, None] * outputs, 1)
+
+    def gradients(raw):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(raw)
+            chosen, summed = both(raw)
+            weights = tf.cos(tf.range(tf.size(chosen), dtype=tf.float32))
+            losses = [tf.reduce_sum(tf.reshape(y, [-1]) * weights) for y in (chosen, summed)]
+        return (chosen, summed), [tape.gradient(loss, raw) for loss in losses]
+    (chosen, summed), (g_chosen, g_summed) = (tf.function(gradients) if in_graph else gradients)(raw)
+    np.testing.assert_allclose(chosen.numpy(), summed.numpy(), rtol=1e-6, atol=1e-7)
+    for j, (a, b) in enumerate(zip(g_chosen, g_summed)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+        assert (np.abs(a.numpy()).sum() > 0) == (j in action.numpy()), j
+
+
 def test_dropout_is_on_and_seeded(nets):
     actor = nets[0]
     images = tf.random.stateless_uniform([2, 64, 64, 3], [0, 1])
