@@ -531,14 +531,12 @@ def _item_properties(data):
                 return
             yield kind, pos + header, pos + size
             pos += size
-    for kind, start, end in boxes(0, len(data)):
-        if kind == b'meta':
-            for kind, start, end in boxes(start + 4, end):     # after the version and flags
-                if kind == b'iprp':
-                    for kind, start, end in boxes(start, end):
-                        if kind == b'ipco':
-                            return [(kind, data[start:end]) for kind, start, end in boxes(start, end)]
-    return []
+    span = (0, len(data))
+    for wanted, skip in ((b'meta', 0), (b'iprp', 4), (b'ipco', 0)):    # meta's children follow its version and flags
+        span = next(((s, e) for kind, s, e in boxes(span[0] + skip, span[1]) if kind == wanted), None)
+        if span is None:
+            return []
+    return [(kind, data[s:e]) for kind, s, e in boxes(*span)]
 
 
 # Transfer characteristics (ITU-T H.273) of HDR images: PQ (SMPTE ST 2084) and HLG.
@@ -547,8 +545,8 @@ HDR_TRANSFERS = {16: 'PQ', 18: 'HLG'}
 
 def _warn_if_hdr(path, properties, kind):
     """Warns that an HDR image (a colr property of type nclx with a PQ or HLG transfer) is read as
-    if it were SDR: its values are not tone mapped, so it looks flat and dark to the models, which
-    were trained on SDR images; the image is still read."""
+    if it were SDR: its values are not tone mapped, so it looks flat to the models, which were trained
+    on SDR images; the image is still read."""
     for box, body in properties:
         if box == b'colr' and body[:4] == b'nclx' and len(body) >= 8:
             transfer = int.from_bytes(body[6:8], 'big')
