@@ -65,9 +65,9 @@ def table(found):
         rows.append(f"| {i} | {s['started']} | {s['machine']} | {s['precision']} | {s['first']:,}-{s['last']:,} "
                     f"| {'' if exact else '>= '}{minutes:.1f} | {60 * minutes / count:.2f} | {s['end']} |")
     last = max(s['last'] for s in found)
-    rows.append(f"\n{len(found)} sessions, iterations 0-{last:,}, wall time {bound}{total_minutes / 60:.2f} h "
-                f"({bound}{total_minutes:.0f} min; start-up and the first iterations' longer critic "
-                "training included)")
+    sessions = '1 session' if len(found) == 1 else f'{len(found)} sessions'
+    rows.append(f"\n{sessions}, iterations 0-{last:,}, wall time {bound}{total_minutes / 60:.2f} h "
+                f"({bound}{total_minutes:.0f} min, start-up included)")
     return '\n'.join(rows)
 
 
