@@ -4,18 +4,19 @@ encodings, metadata carried over, atomic writing, and the crops of spec 7.2, 7.3
 Image arrays are float32 (H, W, 3) RGB; values are in [0, 1] when read, and may exceed 1 after
 filters. Every unusable input raises ImageError naming the file and the fix; every failed write an
 OutputError.
+The files' bytes (kind, completeness, EXIF and profile) are containers.py's job.
 """
 import errno
 import glob
 import io
 import os
 import secrets
-import struct
 import sys
-import zlib
 
 import cv2
 import numpy as np
+
+import containers
 
 # Spec 3.1's luminance weights (R, G, B). They live here, not in util.py, so that reading images and
 # their statistics does not import TensorFlow; util.lum uses the same weights.
@@ -110,39 +111,8 @@ def to_float(samples):
     return samples
 
 
-# What a file's first bytes say it is, whatever its name: a PNG named .jpg is still read.
-PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
-PNG_END = b'\x00\x00\x00\x00IEND\xaeB`\x82'
-TIFF_SIGNATURES = (b'II*\x00', b'MM\x00*', b'II+\x00', b'MM\x00+')   # classic and BigTIFF
-# A HEIF file starts with a 'ftyp' box naming its brand: HEVC stills or sequences, or generic HEIF.
-HEIF_BRANDS = (b'heic', b'heix', b'heim', b'heis', b'hevc', b'hevx', b'hevm', b'hevs', b'mif1', b'msf1')
-AVIF_BRANDS = (b'avif', b'avis')   # the same container with AV1 inside: decoded by Pillow's plugin
 KIND_NAMES = {'png': 'PNG', 'jpeg': 'JPEG', 'webp': 'WebP'}
-EXIF_PREFIX = b'Exif\x00\x00'      # how JPEG's APP1 segment (and read_metadata) starts an EXIF block
 ORIENTATION_TAG = 0x0112           # EXIF/TIFF Orientation
-MAX_ICC_BYTES = 1 << 24            # real colour profiles are kilobytes to a few megabytes
-# JPEG markers: frame headers (they hold the size), and those without a length field.
-JPEG_FRAME_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-JPEG_STANDALONE_MARKERS = {0x01, *range(0xD0, 0xD8)}
-
-
-def _file_kind(path):
-    """'png', 'jpeg', 'tiff', 'webp', 'heif', 'avif' or None, from the file's first bytes."""
-    head = _read_bytes(path, 64)
-    if head.startswith(PNG_SIGNATURE):
-        return 'png'
-    if head.startswith(b'\xff\xd8\xff'):
-        return 'jpeg'
-    if head[:4] == b'RIFF' and head[8:12] == b'WEBP':
-        return 'webp'
-    if head[4:8] == b'ftyp':     # ISO media: major brand, minor version, compatible brands
-        major, end = head[8:12], min(int.from_bytes(head[:4], 'big'), len(head))
-        compatible = {head[i:i + 4] for i in range(16, end - 3, 4)}
-        if major in AVIF_BRANDS or (major in (b'mif1', b'msf1') and compatible & set(AVIF_BRANDS)):
-            return 'avif'
-        if major in HEIF_BRANDS:
-            return 'heif'
-    return 'tiff' if head[:4] in TIFF_SIGNATURES else None
 
 
 def _read_bytes(path, count=-1):
@@ -154,7 +124,15 @@ def _read_bytes(path, count=-1):
 
 
 def _damaged(path, kind, detail):
-    return ImageError(f"{path}: truncated or corrupt {kind} file ({detail}); re-export or re-copy it")
+    return ImageError(f"{path}: {containers.damaged(kind, detail)}")
+
+
+def _layout(data, path, kind):
+    """containers.layout of a PNG, JPEG or WebP file's bytes, its errors naming the file."""
+    try:
+        return containers.layout(data, kind)
+    except containers.LayoutError as e:
+        raise ImageError(f"{path}: {e}") from None
 
 
 def _warn_if_zero_padded(path, data, kind):
@@ -175,150 +153,6 @@ def _check_size(path, width, height):
     """Refuses absurd sizes before decoding allocates them (a header may also simply lie)."""
     if width * height > MAX_PIXELS:
         raise ImageError(f"{path}: image too large ({width}x{height}); downscale it first")
-
-
-def _jpeg_layout(data, path):
-    """Reads a JPEG's headers and checks that an end-of-image marker follows its first scan: libjpeg
-    decodes a cut-off file with grey for the missing part and only prints a warning. (A search from
-    the start could find the end of the EXIF thumbnail, itself a complete JPEG.)
-
-    -> {'size': (width, height), 'exif': the APP1 EXIF block or None, 'icc': profile or None}.
-    """
-    size, exif, icc, end = None, None, {}, 0
-    for marker, body, end in _jpeg_segments(data, path):
-        if marker in JPEG_FRAME_MARKERS and len(body) >= 5:
-            height, width = struct.unpack_from('>HH', body, 1)
-            size = (width, height)
-        elif marker == 0xE1 and body.startswith(EXIF_PREFIX) and exif is None:
-            exif = body
-        elif marker == 0xE2 and body.startswith(b'ICC_PROFILE\x00') and len(body) > 14:
-            icc[body[12]] = body[14:]       # a profile may be split over numbered segments
-    if size is None:
-        raise _damaged(path, 'JPEG', 'no frame header before the image data')
-    if data.find(b'\xff\xd9', end) < 0:
-        raise _damaged(path, 'JPEG', 'the image data stops before its end marker')
-    return {'size': size, 'exif': exif, 'icc': b''.join(icc[k] for k in sorted(icc)) or None}
-
-
-def _jpeg_segments(data, path):
-    """(marker, body, offset after it) of each segment from the start to the first scan's header."""
-    pos = 2
-    while True:
-        if pos + 4 > len(data):
-            raise _damaged(path, 'JPEG', 'it ends inside its header')
-        if data[pos] != 0xFF:
-            raise _damaged(path, 'JPEG', f'no segment marker at byte {pos}')
-        marker = data[pos + 1]
-        if marker == 0xFF or marker in JPEG_STANDALONE_MARKERS:   # fill byte, or no length field
-            pos += 1 if marker == 0xFF else 2
-            continue
-        if marker == 0xD9:
-            raise _damaged(path, 'JPEG', 'it ends before any image data')
-        end = pos + 2 + int.from_bytes(data[pos + 2:pos + 4], 'big')
-        if end > len(data):
-            raise _damaged(path, 'JPEG', 'it ends inside its header')
-        yield marker, data[pos + 4:end], end
-        if marker == 0xDA:      # start of scan: the image data follows
-            return
-        pos = end
-
-
-def _png_layout(data, path):
-    """Walks a PNG's chunks to its end chunk (IEND), which a copy cut short lacks.
-
-    -> {'size': (width, height), 'exif': the eXIf block (as an EXIF block) or None, 'icc': the
-    iCCP profile or None}.
-    """
-    size = exif = icc = None
-    pos = len(PNG_SIGNATURE)
-    while True:
-        if pos + 12 > len(data):
-            raise _damaged(path, 'PNG', 'it ends before its end chunk (IEND)')
-        length, kind = struct.unpack_from('>I4s', data, pos)
-        start, pos = pos + 8, pos + 12 + length
-        if kind == b'IHDR' and length >= 8:
-            size = struct.unpack_from('>II', data, start)
-        elif kind == b'eXIf':
-            exif = EXIF_PREFIX + data[start:start + length]
-        elif kind == b'iCCP':
-            icc = _inflate_icc(data[start:start + length])
-        elif kind == b'IEND':
-            break
-    if data[pos - 12:pos] != PNG_END:    # the end chunk is always these bytes (its CRC included)
-        raise _damaged(path, 'PNG', 'its end chunk (IEND) is cut off or damaged')
-    if size is None:
-        raise _damaged(path, 'PNG', 'no header chunk (IHDR)')
-    return {'size': size, 'exif': exif, 'icc': icc}
-
-
-def _inflate_icc(body):
-    """An iCCP chunk (name, 0, method 0, zlib data) -> the profile, or None if it does not inflate
-    to at most MAX_ICC_BYTES (a few kilobytes could otherwise inflate to gigabytes)."""
-    inflater = zlib.decompressobj()
-    try:
-        profile = inflater.decompress(body.partition(b'\x00')[2][1:], MAX_ICC_BYTES)
-    except zlib.error:
-        return None
-    return None if inflater.unconsumed_tail else profile
-
-
-def _webp_layout(data, path):
-    """Checks that a WebP file (a RIFF container: 'RIFF', its length from byte 8, 'WEBP', then
-    chunks) is as long as its header says, which a copy cut short is not, and walks its chunks.
-
-    -> {'size': (width, height) of the first image header, 'exif': the EXIF chunk as an EXIF block
-    or None, 'icc': the ICCP profile or None}.
-    """
-    end = 8 + int.from_bytes(data[4:8], 'little')
-    if len(data) < end:
-        raise _damaged(path, 'WebP', f'it has {len(data)} of the {end} bytes its header gives')
-    size = exif = icc = None
-    pos = 12
-    while pos + 8 <= end:
-        kind, length = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], 'little')
-        start, pos = pos + 8, pos + 8 + length + (length & 1)    # chunks are padded to an even length
-        if start + length > end:
-            raise _damaged(path, 'WebP', f'its {kind.decode("latin-1")!r} chunk runs past the end')
-        if kind == b'ANIM':     # OpenCV would decode the first frame and say nothing
-            raise ImageError(f"{path}: an animated WebP, not a photo; save the frame you want as PNG or JPEG")
-        body = data[start:start + length]
-        size = size or _webp_size(kind, body)
-        if kind == b'ICCP' and icc is None:
-            icc = body
-        elif kind == b'EXIF' and exif is None:
-            exif = _exif_block(body)
-    if size is None:
-        raise _damaged(path, 'WebP', 'no image header (VP8X, VP8 or VP8L chunk)')
-    return {'size': size, 'exif': exif, 'icc': icc}
-
-
-def _webp_size(kind, body):
-    """(width, height) from a WebP chunk that gives them, else None: the extended header VP8X (24-bit
-    canvas width and height minus one, after 4 bytes of flags), a lossy VP8 key frame (14 bits each,
-    after the 3-byte frame tag and start code 9d 01 2a) or a lossless VP8L header (after the 0x2f
-    signature, 14 bits each of width and height minus one)."""
-    if kind == b'VP8X' and len(body) >= 10:
-        return 1 + int.from_bytes(body[4:7], 'little'), 1 + int.from_bytes(body[7:10], 'little')
-    if kind == b'VP8 ' and len(body) >= 10 and body[3:6] == b'\x9d\x01\x2a':
-        width, height = struct.unpack_from('<HH', body, 6)
-        return width & 0x3FFF, height & 0x3FFF
-    if kind == b'VP8L' and len(body) >= 5 and body[0] == 0x2F:
-        bits = int.from_bytes(body[1:5], 'little')
-        return 1 + (bits & 0x3FFF), 1 + (bits >> 14 & 0x3FFF)
-    return None
-
-
-def _exif_block(body):
-    """A TIFF structure with or without the Exif\\0\\0 prefix (WebP and HEIF writers differ) -> an
-    EXIF block in this module's form (with it), or None if empty."""
-    if not body:
-        return None
-    return body if body.startswith(EXIF_PREFIX) else EXIF_PREFIX + body
-
-
-def _layout(data, path, kind):
-    """The checked headers and metadata of a PNG, JPEG or WebP file (see the _*_layout functions)."""
-    return {'png': _png_layout, 'jpeg': _jpeg_layout, 'webp': _webp_layout}[kind](data, path)
 
 
 def _read_with_opencv(path, kind):
@@ -452,7 +286,7 @@ def _read_heif(path):
         # libheif shifts 10/12-bit values to the top bits (1023 -> 65472): repeat the top bits into
         # the low ones, so that full scale is 65535 as FULL_SCALE assumes.
         arr |= arr >> bits
-    _warn_if_hdr(path, _item_properties(data), 'HEIC/HEIF')
+    _warn_if_hdr(path, containers.item_properties(data), 'HEIC/HEIF')
     return arr
 
 
@@ -478,7 +312,7 @@ def _read_avif(path):
     image = _open_avif(path, data)
     _check_size(path, *image.size)
     _warn_if_zero_padded(path, data, 'AVIF')
-    properties = _item_properties(data)
+    properties = containers.item_properties(data)
     # Bits per channel (pixi) of the deepest image in the file: the colour image's, as an alpha or
     # thumbnail image is never deeper in practice (and the decoded values below check it).
     bits = max((max(body[5:5 + body[4]], default=8) for kind, body in properties
@@ -515,30 +349,6 @@ def _imagecodecs_avif(path, bits):
     return False
 
 
-def _item_properties(data):
-    """[(type, body)] of the item properties of a HEIF or AVIF file (ISO base media boxes: meta, a
-    full box, > iprp > ipco), e.g. pixi (bits per channel) and colr (colour description); [] if none."""
-    def boxes(start, end):
-        pos = start
-        while pos + 8 <= end:
-            size, kind = struct.unpack_from('>I4s', data, pos)
-            header = 8
-            if size == 1 and pos + 16 <= end:            # a 64-bit size follows the type
-                size, header = struct.unpack_from('>Q', data, pos + 8)[0], 16
-            elif size == 0:                              # to the end of the enclosing box
-                size = end - pos
-            if size < header or pos + size > end:
-                return
-            yield kind, pos + header, pos + size
-            pos += size
-    span = (0, len(data))
-    for wanted, skip in ((b'meta', 0), (b'iprp', 4), (b'ipco', 0)):    # meta's children follow its version and flags
-        span = next(((s, e) for kind, s, e in boxes(span[0] + skip, span[1]) if kind == wanted), None)
-        if span is None:
-            return []
-    return [(kind, data[s:e]) for kind, s, e in boxes(*span)]
-
-
 # Transfer characteristics (ITU-T H.273) of HDR images: PQ (SMPTE ST 2084) and HLG.
 HDR_TRANSFERS = {16: 'PQ', 18: 'HLG'}
 
@@ -570,7 +380,9 @@ def _check_file(path):
     if ext not in IMAGE_EXTENSIONS:
         raise ImageError(f"{path}: unsupported file type {ext or '(none)'}; convert it to JPEG, PNG or TIFF "
                          f"first (supported: {' '.join(IMAGE_EXTENSIONS)})")
-    return 'raw' if ext in RAW_EXTENSIONS else _file_kind(path)
+    if ext in RAW_EXTENSIONS:
+        return 'raw'
+    return containers.file_kind(_read_bytes(path, containers.HEAD_BYTES))
 
 
 def read_samples(path, raw_curve='linear'):
@@ -616,7 +428,7 @@ def read_metadata(path):
         return {'icc_profile': layout['icc'], 'exif': layout['exif']}
     if kind in ('heif', 'avif'):
         info = (_open_heif if kind == 'heif' else _open_avif)(path, _read_bytes(path)).info
-        return {'icc_profile': info.get('icc_profile') or None, 'exif': _exif_block(info.get('exif'))}
+        return {'icc_profile': info.get('icc_profile') or None, 'exif': containers.exif_block(info.get('exif'))}
     if kind == 'tiff':
         return {'icc_profile': _tiff_icc(path), 'exif': _tiff_exif(path)}
     return {'icc_profile': None, 'exif': None}
@@ -708,8 +520,6 @@ OUTPUT_FORMATS = {'png': '.png', 'png16': '.png', 'tiff16': '.tif', 'jpeg': '.jp
 # JPEG results: quality 95 without chroma subsampling (the edits are colour edits: 4:2:0 would halve
 # the colour resolution they were applied at).
 JPEG_OPTIONS = [cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
-JPEG_SEGMENT_BODY = 65533        # a JPEG segment's length field counts itself: at most 65535
-ICC_CHUNK = JPEG_SEGMENT_BODY - 14   # after 'ICC_PROFILE\0', the chunk number and the count
 
 
 class OutputError(OSError):
@@ -793,45 +603,19 @@ def write_image(path, img, fmt=None, metadata=None):
 
 
 def _write_png(f, arr, icc, exif):
-    """OpenCV's PNG (it writes 16-bit RGB, which Pillow cannot), with the profile and EXIF chunks
-    inserted after the 33-byte signature and header chunk: both must come before the image data."""
+    """OpenCV's PNG (it writes 16-bit RGB, which Pillow cannot), with the profile and EXIF chunks."""
     ok, png = cv2.imencode('.png', cv2.cvtColor(arr, cv2.COLOR_RGB2BGR))    # OpenCV writes BGR
     if not ok:
         raise OSError("OpenCV could not encode the image as PNG")
-    f.write(png[:33])
-    if icc:
-        f.write(_png_chunk(b'iCCP', b'ICC Profile\x00\x00' + zlib.compress(icc)))
-    if exif:
-        f.write(_png_chunk(b'eXIf', exif[len(EXIF_PREFIX):]))
-    f.write(png[33:])
+    f.write(containers.png_with_metadata(png.tobytes(), icc, exif))
 
 
 def _write_jpeg(f, arr, icc, exif):
-    """OpenCV's JPEG (JPEG_OPTIONS), with the EXIF (APP1) and the profile (APP2, in numbered chunks as
-    the ICC specifies) inserted after its JFIF header, as Photoshop orders them. An EXIF block too
-    long for one segment is left out: metadata never stops a result."""
+    """OpenCV's JPEG (JPEG_OPTIONS), with the EXIF and profile segments."""
     ok, jpeg = cv2.imencode('.jpg', cv2.cvtColor(arr, cv2.COLOR_RGB2BGR), JPEG_OPTIONS)
     if not ok:
         raise OSError("OpenCV could not encode the image as JPEG")
-    jpeg = jpeg.tobytes()
-    head = 4 + int.from_bytes(jpeg[4:6], 'big') if jpeg[2:4] == b'\xff\xe0' else 2   # SOI [+ APP0]
-    f.write(jpeg[:head])
-    if exif and len(exif) <= JPEG_SEGMENT_BODY:
-        f.write(_jpeg_segment(0xE1, exif))
-    chunks = [icc[i:i + ICC_CHUNK] for i in range(0, len(icc or b''), ICC_CHUNK)]
-    if len(chunks) > 255:       # the count is one byte: a profile over 16 MB is left out
-        chunks = []
-    for number, chunk in enumerate(chunks, 1):
-        f.write(_jpeg_segment(0xE2, b'ICC_PROFILE\x00' + bytes([number, len(chunks)]) + chunk))
-    f.write(jpeg[head:])
-
-
-def _jpeg_segment(marker, body):
-    return bytes([0xFF, marker]) + (len(body) + 2).to_bytes(2, 'big') + body
-
-
-def _png_chunk(kind, body):
-    return struct.pack('>I', len(body)) + kind + body + struct.pack('>I', zlib.crc32(kind + body))
+    f.write(containers.jpeg_with_metadata(jpeg.tobytes(), icc, exif))
 
 
 def _write_tiff(f, arr, icc, exif):

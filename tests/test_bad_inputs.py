@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tifffile
 
+import containers
 import data
 import image_io
 import score
@@ -56,8 +57,8 @@ def huge_png():
     import struct
     import zlib
     header = struct.pack('>IIBBBBB', 100_000, 100_000, 8, 2, 0, 0, 0)
-    return (image_io.PNG_SIGNATURE + image_io._png_chunk(b'IHDR', header)
-            + image_io._png_chunk(b'IDAT', zlib.compress(b'\0' * 300)) + image_io._png_chunk(b'IEND', b''))
+    return (containers.PNG_SIGNATURE + containers.png_chunk(b'IHDR', header)
+            + containers.png_chunk(b'IDAT', zlib.compress(b'\0' * 300)) + containers.png_chunk(b'IEND', b''))
 
 
 def huge_jpeg():

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
+import containers
 import image_io
 import util
 
@@ -225,8 +226,8 @@ def png_with_header(width, height, depth=8):
     import struct
     import zlib
     header = struct.pack('>IIBBBBB', width, height, depth, 2, 0, 0, 0)
-    return (image_io.PNG_SIGNATURE + image_io._png_chunk(b'IHDR', header)
-            + image_io._png_chunk(b'IDAT', zlib.compress(b'\0' * 64)) + image_io._png_chunk(b'IEND', b''))
+    return (containers.PNG_SIGNATURE + containers.png_chunk(b'IHDR', header)
+            + containers.png_chunk(b'IDAT', zlib.compress(b'\0' * 64)) + containers.png_chunk(b'IEND', b''))
 
 
 COMPLETE = {   # name -> (extension, encoded bytes)
@@ -514,7 +515,7 @@ def test_webp_size_comes_from_each_kind_of_header(tmp_path, chunk):
     else:
         data = webp(img, 80 if chunk == 'VP8 ' else 101)
     assert data[12:16] == chunk.encode()
-    assert image_io._webp_layout(data, 'x.webp')['size'] == (37, 23)
+    assert containers.webp_layout(data)['size'] == (37, 23)
 
 
 def test_lying_webp_header_is_refused_before_decoding(tmp_path):
@@ -542,7 +543,7 @@ def test_webp_metadata_and_orientation(tmp_path):
     icc = icc_profile()
     path = pillow_webp(tmp_path / 'cam.webp', labelled(), exif=exif_bytes(6, 'Canon', 'EOS 5D'), icc_profile=icc)
     metadata = image_io.read_metadata(path)            # Pillow writes the EXIF chunk without Exif\0\0
-    assert metadata['icc_profile'] == icc and metadata['exif'].startswith(image_io.EXIF_PREFIX)
+    assert metadata['icc_profile'] == icc and metadata['exif'].startswith(containers.EXIF_PREFIX)
     exif = exif_of(metadata['exif'])
     assert (exif[0x010F], exif[0x0110], exif[image_io.ORIENTATION_TAG]) == ('Canon', 'EOS 5D', 6)
     np.testing.assert_array_equal(labels_of(image_io.read_samples(path)), VIEWED[6])
@@ -581,7 +582,7 @@ def test_heic_is_turned_upright_once_and_its_result_stays_upright(tmp_path, pref
     samples = image_io.read_samples(path)
     np.testing.assert_array_equal(labels_of(samples), VIEWED[6])
     metadata = image_io.read_metadata(path)
-    assert metadata['icc_profile'] == icc and metadata['exif'].startswith(image_io.EXIF_PREFIX)
+    assert metadata['icc_profile'] == icc and metadata['exif'].startswith(containers.EXIF_PREFIX)
     exif = exif_of(metadata['exif'])      # as stored: the EXIF still says 6, the pixels are upright
     assert (exif[0x010F], exif[0x0110], exif[image_io.ORIENTATION_TAG]) == ('Apple', 'iPhone 15', 6)
     out = image_io.write_image(str(tmp_path / 'out.png'), samples, metadata=metadata)
@@ -660,7 +661,7 @@ def test_avif_is_turned_upright_and_keeps_its_metadata(tmp_path):
     samples = image_io.read_samples(path)
     np.testing.assert_array_equal(labels_of(samples), VIEWED[6])
     metadata = image_io.read_metadata(path)
-    assert metadata['icc_profile'] == icc and metadata['exif'].startswith(image_io.EXIF_PREFIX)
+    assert metadata['icc_profile'] == icc and metadata['exif'].startswith(containers.EXIF_PREFIX)
     assert (exif_of(metadata['exif'])[0x010F], exif_of(metadata['exif'])[0x0110]) == ('Google', 'Pixel 9')
     out = image_io.write_image(str(tmp_path / 'out.png'), samples, metadata=metadata)
     assert exif_of(image_io.read_metadata(out)['exif'])[image_io.ORIENTATION_TAG] == 1
