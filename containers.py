@@ -207,7 +207,8 @@ def item_properties(data):
             yield kind, pos + header, pos + size
             pos += size
     span = (0, len(data))
-    for wanted, skip in ((b'meta', 0), (b'iprp', 4), (b'ipco', 0)):    # meta's children follow its version and flags
+    # meta is a full box: its children follow 4 bytes of version and flags.
+    for wanted, skip in ((b'meta', 0), (b'iprp', 4), (b'ipco', 0)):
         span = next(((s, e) for kind, s, e in boxes(span[0] + skip, span[1]) if kind == wanted), None)
         if span is None:
             return []

@@ -391,8 +391,8 @@ def read_samples(path, raw_curve='linear'):
 
     The content, not the extension, picks the reader: TIFF through tifffile, PNG/JPEG/WebP through
     OpenCV (unchanged, so 16-bit PNG keeps its bits), HEIC/HEIF through pillow-heif and AVIF through
-    Pillow and imagecodecs (10/12-bit ones of both as 16-bit; HDR ones with a warning), camera RAW (by extension) through rawpy, decoded to 16 bits with raw_curve: 'linear' or
-    'srgb'.
+    Pillow and imagecodecs (10/12-bit ones of both as 16-bit; HDR ones with a warning), camera RAW
+    (by extension) through rawpy, decoded to 16 bits with raw_curve: 'linear' or 'srgb'.
     Raises ImageError naming the file for anything unusable: missing, empty, truncated, corrupt,
     too large, not an image.
     """
@@ -417,9 +417,10 @@ def read_metadata(path):
     APP1 segment holds it (b'Exif\\0\\0' and a TIFF structure; PIL.Image.Exif().load reads it).
     JPEG: APP1/APP2 segments; PNG: eXIf/iCCP chunks; WebP: EXIF/ICCP chunks; HEIC: its EXIF and
     ICC profile through pillow-heif (the EXIF's Orientation as stored: read_samples does not apply it
-    again, and write_image sets 1 as for every result); AVIF: its EXIF and ICC profile through Pillow; TIFF: the InterColorProfile tag, and through
-    Pillow the descriptive tags (Make, Model, ...) with the EXIF and GPS sub-IFDs; camera RAW: none
-    (rawpy exposes neither). Raises ImageError as read_samples does for an unusable file.
+    again, and write_image sets 1 as for every result); AVIF: its EXIF and ICC profile through
+    Pillow; TIFF: the InterColorProfile tag, and through Pillow the descriptive tags (Make, Model,
+    ...) with the EXIF and GPS sub-IFDs; camera RAW: none (rawpy exposes neither). Raises ImageError
+    as read_samples does for an unusable file.
     """
     path = os.fspath(path)
     kind = _check_file(path)
