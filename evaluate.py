@@ -27,8 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 import develop
+import recipes
 
-RECIPE_VERSION = 1
 DEMO_MODEL = ('photos', 'pretrained')
 LUT_SIZES = (33, 65)
 
@@ -224,85 +224,7 @@ def load_model(config, name, step):
 
 
 # ----------------------------------------------------------------------------------------------
-# Recipes
-
-def load_recipe(path):
-    """A saved <name>.steps.json, every step checked. -> (filters, edits, input encoding), one filter
-    object per step and edits [(step index, user-unit parameters)], as develop.Developer takes them."""
-    import filters
-    import image_io
-    import util
-    try:
-        with open(path) as f:
-            recipe = json.load(f)
-    except OSError as e:
-        raise Refused(f"cannot read recipe {path}: {e.strerror}")
-    except ValueError as e:
-        raise Refused(f"recipe {path} is not valid JSON ({e}); give a <name>.steps.json that evaluate.py wrote")
-    steps = recipe.get('steps') if isinstance(recipe, dict) else None
-    if not isinstance(steps, list) or not steps:
-        raise Refused(f"recipe {path}: no steps; expected a JSON object with a list 'steps' of "
-                      "{'class': ..., 'parameters': [...]}, as evaluate.py writes it")
-    cfg = util.load_config('example')            # the filters' ranges and curve sizes
-    step_filters, edits = [], []
-    for i, step in enumerate(steps, 1):
-        name = step.get('class') if isinstance(step, dict) else None
-        if name not in filters.FILTERS:
-            raise Refused(f"recipe {path}, step {i}: unknown filter {name!r}; give its 'class' as one of "
-                          f"{', '.join(filters.FILTERS)}")
-        f = filters.FILTERS[name](cfg)
-        problem = parameter_problem(f, step.get('parameters'))
-        if problem:
-            raise Refused(f"recipe {path}, step {i} ({f.name}): {problem}")
-        step_filters.append(f)
-        edits.append((i - 1, np.asarray(step['parameters'], np.float32)))
-    encoding = recipe.get('input_encoding', 'auto')
-    if encoding not in ('auto',) + image_io.ENCODINGS:
-        raise Refused(f"recipe {path}: unknown input_encoding {encoding!r}; use one of "
-                      f"{', '.join(('auto',) + image_io.ENCODINGS)}")
-    return step_filters, edits, encoding
-
-
-def parameter_bounds(f):
-    """(low, high) of each of a filter's parameters: the extremes its parameters() reaches for this
-    config, at pre-activations of +-30, where tanh and sigmoid are saturated in float32. Every corner
-    of that box is tried for filters of up to 3 parameters (white balance normalizes its multipliers
-    together); the curves' slopes are each a function of their own pre-activation, so the two
-    uniform corners give their bounds."""
-    import itertools
-    import tensorflow as tf
-    n = f.num_params
-    corners = itertools.product((-30.0, 30.0), repeat=n) if n <= 3 else ([-30.0] * n, [30.0] * n)
-    values = f.parameters(tf.constant(list(corners), tf.float32)).numpy()
-    return values.min(axis=0), values.max(axis=0)
-
-
-def parameter_problem(f, params):
-    """What is wrong with a recipe step's parameters for filter f, with the fix; None if nothing."""
-    if not isinstance(params, list) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in params):
-        return f"'parameters' must be a list of numbers ({f.num_params} for {f.name}), not {params!r}"
-    if len(params) != f.num_params:
-        return (f"{len(params)} parameters, but {f.name} takes {f.num_params}; give exactly "
-                f"{f.num_params}, as evaluate.py writes them")
-    low, high = parameter_bounds(f)
-    slack = 1e-5 * np.maximum(1.0, np.abs([low, high]))       # recipes round to 6 decimals
-    for j, v in enumerate(params):
-        if not (low[j] - slack[0][j] <= v <= high[j] + slack[1][j]):      # also catches NaN
-            return (f"parameter {j + 1} is {v}, outside {f.name}'s range {low[j]:.6g} to {high[j]:.6g}; "
-                    "give a finite value in that range")
-    return None
-
-
-# ----------------------------------------------------------------------------------------------
 # Per-image work
-
-def image_statistics(img):
-    """The metric's statistics (image_io.image_statistics), rounded for the recipe."""
-    import image_io
-    return dict(zip(('luminance', 'contrast', 'saturation'),
-                    (round(v, 4) for v in image_io.image_statistics(img))))
-
 
 def output_paths(base, fmt):
     """The files of one photo: base (the output folder and the input's name) + a suffix each."""
@@ -340,26 +262,6 @@ def write_set(paths, writers):
 def error_number(e):
     """The OS error number of a failed write (image_io.OutputError keeps it in its context)."""
     return e.errno if e.errno is not None else getattr(e.__context__, 'errno', None)
-
-
-def make_recipe(path, encoding, model, seed, filters, steps, k, low_res):
-    """The readable edit list of image k: filter, user-unit parameters, policy, statistics."""
-    entries = []
-    for i, s in enumerate(steps):
-        a = int(s['action'][k])
-        f = filters[a]
-        params = np.asarray(s['params'][a][k], np.float64)
-        entries.append({
-            'step': i + 1, 'filter': f.name, 'short_name': f.short_name, 'class': type(f).__name__,
-            'parameters': [round(float(v), 6) for v in params], 'label': f.label(params, short=False),
-            'policy': {g.short_name: round(float(p), 5) for g, p in zip(filters, s['pdf'][k])},
-            'statistics_before': image_statistics(low_res[i]),
-            'statistics_after': image_statistics(low_res[i + 1])})
-    return {'version': RECIPE_VERSION, 'source': os.path.basename(path), 'model': model, 'seed': seed,
-            'input_encoding': encoding,
-            'note': 'parameters are in user units (EV, gamma, white-balance multipliers, strengths, '
-                    'curve slopes); statistics are of the agent\'s 64x64 view',
-            'steps': entries}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -672,8 +574,8 @@ def run_model(args, files, bases, tally):
             for k, (counter, photo, paths) in enumerate(photos):
                 edits = [(int(s['action'][k]), np.asarray(s['params'][int(s['action'][k])][k])) for s in steps]
                 low_res = [low[k]] + [s['output'][k] for s in steps]
-                recipe = make_recipe(photo.path, photo.encoding, f'{args.config}/{args.model}', args.seed,
-                                     gan.filters, steps, k, low_res)
+                recipe = recipes.make(photo.path, photo.encoding, f'{args.config}/{args.model}', args.seed,
+                                      gan.filters, steps, k, low_res)
                 figure = None if args.no_intermediates else vis.steps_figure(
                     low_res, [{'action': e[0], 'pdf': s['pdf'][k], 'params': e[1]} for e, s in zip(edits, steps)],
                     gan.filters)
@@ -707,7 +609,10 @@ def run(args, tally):
     """Everything after parsing; raises Refused for problems found before any photo is processed."""
     import util
     # A bad recipe or model name is refused before anything is created.
-    recipe = load_recipe(args.recipe) if args.recipe else None
+    try:
+        recipe = recipes.load(args.recipe) if args.recipe else None
+    except recipes.RecipeError as e:
+        raise Refused(str(e))
     if not args.recipe:
         find_model(args.config, args.model)
     prepare_output_dir(args.output_dir)
