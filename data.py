@@ -296,21 +296,10 @@ def outside_domain(domain, img):
 # ----------------------------------------------------------------------------------------------
 # Synthetic exposure errors: a good photo's patch, degraded as a camera and a careless edit would
 
-def srgb_to_linear(x):
-    """The sRGB transfer function (IEC 61966-2-1) inverted: stored values -> linear light."""
-    x = np.asarray(x, np.float32)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(x):
-    x = np.clip(x, 0.0, 1.0).astype(np.float32)
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055).astype(np.float32)
-
-
 def render_exposure(img, ev):
     """An sRGB photo as if shot `ev` stops off: linear light x 2^ev, clipped as a sensor clips,
     re-encoded and quantized to 8 bits (the validation renders and the training degradation)."""
-    return np.round(linear_to_srgb(srgb_to_linear(img) * np.float32(2.0 ** ev)) * 255) / np.float32(255)
+    return np.round(image_io.linear_to_srgb(image_io.srgb_to_linear(img) * np.float32(2.0 ** ev)) * 255) / np.float32(255)
 
 
 class Degradation:
@@ -332,7 +321,7 @@ class Degradation:
         wb = np.exp(rng.uniform(-cfg.degrade_white_balance, cfg.degrade_white_balance, (n, 3)))
         wb /= wb @ np.array(util.LUM_WEIGHTS)[:, None]           # a colour cast, not a brightness change
         gain = (2.0 ** ev)[:, None] * wb
-        x = linear_to_srgb(srgb_to_linear(batch) * gain[:, None, None, :].astype(np.float32))
+        x = image_io.linear_to_srgb(image_io.srgb_to_linear(batch) * gain[:, None, None, :].astype(np.float32))
         shape = (n, 1, 1, 1)
         gamma = np.exp(rng.uniform(-1, 1, shape) * np.log(cfg.degrade_gamma))
         contrast = rng.uniform(-cfg.degrade_contrast, cfg.degrade_contrast, shape)

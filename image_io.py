@@ -70,6 +70,18 @@ def linearize(img, encoding):
     return img * srgb_gain(img.max()) if encoding == 'srgb' else img
 
 
+def srgb_to_linear(x):
+    """The sRGB transfer function (IEC 61966-2-1) inverted: stored values -> linear light."""
+    x = np.asarray(x, np.float32)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(x):
+    """Linear light -> sRGB stored values, clipped to [0, 1]."""
+    x = np.clip(x, 0.0, 1.0).astype(np.float32)
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055).astype(np.float32)
+
+
 def srgb_gain(peak):
     """The srgb encoding's scale: it takes the linearized image's maximum `peak` to 0.5."""
     return np.float32(0.5 / max(float(peak), 1e-6))
@@ -286,8 +298,7 @@ def _read_heif(path):
         # libheif shifts 10/12-bit values to the top bits (1023 -> 65472): repeat the top bits into
         # the low ones, so that full scale is 65535 as FULL_SCALE assumes.
         arr |= arr >> bits
-    _warn_if_hdr(path, containers.item_properties(data), 'HEIC/HEIF')
-    return arr
+    return _hdr_as_sdr(path, arr, containers.item_properties(data), 'HEIC/HEIF')
 
 
 def _open_avif(path, data):
@@ -331,8 +342,7 @@ def _read_avif(path):
         # scale is 65535 (1023 -> 65535).
         depth = max(bits, int(arr.max()).bit_length())
         arr = arr << (16 - depth) | arr >> (2 * depth - 16)
-    _warn_if_hdr(path, properties, 'AVIF')
-    return arr, _exif_orientation(image.info.get('exif'))
+    return _hdr_as_sdr(path, arr, properties, 'AVIF'), _exif_orientation(image.info.get('exif'))
 
 
 def _imagecodecs_avif(path, bits):
@@ -349,23 +359,78 @@ def _imagecodecs_avif(path, bits):
     return False
 
 
-# Transfer characteristics (ITU-T H.273) of HDR images: PQ (SMPTE ST 2084) and HLG.
-HDR_TRANSFERS = {16: 'PQ', 18: 'HLG'}
+# ----------------------------------------------------------------------------------------------
+# HDR HEIC/AVIF (PQ or HLG, as some phones and cameras write them), tone mapped to SDR when read
+
+HDR_TRANSFERS = {16: 'PQ', 18: 'HLG'}   # transfer characteristics of ITU-T H.273 (a colr nclx box)
+# Colour primaries (H.273 code -> name, red/green/blue xy); all with the D65 white point.
+PRIMARIES = {1: ('BT.709', ((0.640, 0.330), (0.300, 0.600), (0.150, 0.060))),
+             9: ('BT.2020', ((0.708, 0.292), (0.170, 0.797), (0.131, 0.046))),
+             12: ('Display P3', ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060)))}
+D65 = (0.3127, 0.3290)
+REFERENCE_WHITE = 203.0     # nits: HDR's diffuse white (ITU-R BT.2408), which becomes SDR's white
+HLG_PEAK = 1000.0           # nits: HLG's nominal display, system gamma 1.2 (ITU-R BT.2100)
+ROLL_OFF_KNEE = 0.8         # of SDR white: values below it stay as they are; brighter ones are compressed
 
 
-def _warn_if_hdr(path, properties, kind):
-    """Warns that an HDR image (a colr property of type nclx with a PQ or HLG transfer) is read as
-    if it were SDR: its values are not tone mapped, so it looks flat to the models, which were trained
-    on SDR images; the image is still read."""
+def _hdr_colour(properties):
+    """(transfer name, primaries code) of an HDR image's nclx colour description, or None for SDR."""
     for box, body in properties:
         if box == b'colr' and body[:4] == b'nclx' and len(body) >= 8:
             transfer = int.from_bytes(body[6:8], 'big')
             if transfer in HDR_TRANSFERS:
-                print(f"warning: {path}: an HDR {kind} image ({HDR_TRANSFERS[transfer]} transfer); it is read "
-                      "without tone mapping, as if SDR, so it will look flat and the result may be off: "
-                      "export an SDR version (JPEG, or HEIC/AVIF without HDR) for the best result",
-                      file=sys.stderr)
-                return
+                return HDR_TRANSFERS[transfer], int.from_bytes(body[4:6], 'big')
+    return None
+
+
+def _hdr_as_sdr(path, arr, properties, kind):
+    """A decoded HEIC/AVIF: an HDR one tone mapped to 16-bit SDR sRGB (hdr_to_sdr), saying so, as the
+    models learned from SDR photos; an SDR one as it is."""
+    colour = _hdr_colour(properties)
+    if colour is None:
+        return arr
+    transfer, primaries = colour
+    name = PRIMARIES[primaries][0] if primaries in PRIMARIES else 'primaries not given: BT.2020 assumed'
+    print(f"note: {path}: an HDR {kind} image ({transfer}, {name}), tone mapped to SDR as it is read "
+          f"({REFERENCE_WHITE:.0f}-nit white shown as white, brighter highlights compressed)")
+    return np.round(hdr_to_sdr(to_float(_to_rgb(arr, path)), transfer, primaries) * 65535).astype(np.uint16)
+
+
+def _rgb_to_xyz(xy):
+    """The 3x3 matrix taking linear RGB on primaries xy (red, green, blue; D65 white) to CIE XYZ."""
+    p = np.array([[x / y, 1.0, (1 - x - y) / y] for x, y in xy]).T
+    white = np.array([D65[0] / D65[1], 1.0, (1 - D65[0] - D65[1]) / D65[1]])
+    return p * np.linalg.solve(p, white)
+
+
+def hdr_to_sdr(signal, transfer, primaries):
+    """An HDR image's signal (RGB in [0, 1], PQ or HLG encoded) -> SDR sRGB values in [0, 1].
+
+    Display light in nits (PQ: SMPTE ST 2084; HLG: BT.2100 on its nominal 1000-nit display), divided by
+    the reference white (203 nits: a white wall or paper, as SDR shows white), taken to BT.709/sRGB
+    primaries (colours outside them are clipped), highlights rolled off, then the sRGB curve. The
+    roll-off acts on each pixel's largest channel, keeping its hue: identity up to 0.8 of white, then
+    an extended Reinhard curve (slope 1 at the knee) that takes the image's brightest value to white."""
+    e = np.clip(signal, 0.0, 1.0).astype(np.float32)
+    xy = PRIMARIES.get(primaries, PRIMARIES[9])[1]
+    if transfer == 'PQ':
+        m1, m2, c1, c2, c3 = 0.1593017578125, 78.84375, 0.8359375, 18.8515625, 18.6875
+        p = e ** (1 / m2)
+        nits = 10000 * (np.maximum(p - c1, 0) / (c2 - c3 * p)) ** (1 / m1)
+    else:
+        a, b, c = 0.17883277, 0.28466892, 0.55991073
+        scene = np.where(e <= 0.5, e * e / 3, (np.exp((np.maximum(e, 0.5) - c) / a) + b) / 12)
+        luminance = scene @ _rgb_to_xyz(xy)[1].astype(np.float32)
+        nits = HLG_PEAK * luminance[..., None] ** 0.2 * scene       # the OOTF: system gamma 1.2
+    to_bt709 = np.linalg.solve(_rgb_to_xyz(PRIMARIES[1][1]), _rgb_to_xyz(xy))
+    light = np.maximum((nits / np.float32(REFERENCE_WHITE)) @ to_bt709.T.astype(np.float32), 0.0)
+    peak, k = max(float(light.max()), 1.0), ROLL_OFF_KNEE
+    m = light.max(axis=-1, keepdims=True)
+    if peak > 1.0:
+        u, top = np.maximum(m - k, 0) / (1 - k), (peak - k) / (1 - k)
+        rolled = k + (1 - k) * u * (1 + u / top ** 2) / (1 + u)
+        light *= np.where(m > k, rolled / np.maximum(m, k), 1.0).astype(np.float32)
+    return linear_to_srgb(light)
 
 
 def _check_file(path):
@@ -391,7 +456,7 @@ def read_samples(path, raw_curve='linear'):
 
     The content, not the extension, picks the reader: TIFF through tifffile, PNG/JPEG/WebP through
     OpenCV (unchanged, so 16-bit PNG keeps its bits), HEIC/HEIF through pillow-heif and AVIF through
-    Pillow and imagecodecs (10/12-bit ones of both as 16-bit; HDR ones with a warning), camera RAW
+    Pillow and imagecodecs (10/12-bit ones of both as 16-bit; HDR ones tone mapped to SDR), camera RAW
     (by extension) through rawpy, decoded to 16 bits with raw_curve: 'linear' or 'srgb'.
     Raises ImageError naming the file for anything unusable: missing, empty, truncated, corrupt,
     too large, not an image.
@@ -428,8 +493,11 @@ def read_metadata(path):
         layout = _layout(_read_bytes(path), path, kind)
         return {'icc_profile': layout['icc'], 'exif': layout['exif']}
     if kind in ('heif', 'avif'):
-        info = (_open_heif if kind == 'heif' else _open_avif)(path, _read_bytes(path)).info
-        return {'icc_profile': info.get('icc_profile') or None, 'exif': containers.exif_block(info.get('exif'))}
+        data = _read_bytes(path)
+        info = (_open_heif if kind == 'heif' else _open_avif)(path, data).info
+        # An HDR image's pixels are read as sRGB (_hdr_as_sdr): its own profile no longer describes them.
+        icc = None if _hdr_colour(containers.item_properties(data)) else info.get('icc_profile') or None
+        return {'icc_profile': icc, 'exif': containers.exif_block(info.get('exif'))}
     if kind == 'tiff':
         return {'icc_profile': _tiff_icc(path), 'exif': _tiff_exif(path)}
     return {'icc_profile': None, 'exif': None}

@@ -85,16 +85,16 @@ def table_row(originals, corrected):
 def gain_to_mean(img, mean=0.45):
     """One global gain in linear light (then clipped), found by bisection, that brings the photo's
     mean sRGB luminance to `mean`: a model-free automatic exposure."""
-    linear = data.srgb_to_linear(img)
+    linear = image_io.srgb_to_linear(img)
     weights = np.array(util.LUM_WEIGHTS, np.float32)
     low, high = -8.0, 8.0
     for _ in range(30):
         ev = (low + high) / 2
-        if (data.linear_to_srgb(linear * np.float32(2 ** ev)) @ weights).mean() < mean:
+        if (image_io.linear_to_srgb(linear * np.float32(2 ** ev)) @ weights).mean() < mean:
             low = ev
         else:
             high = ev
-    return data.linear_to_srgb(linear * np.float32(2 ** ((low + high) / 2)))
+    return image_io.linear_to_srgb(linear * np.float32(2 ** ((low + high) / 2)))
 
 
 def main(argv=None):

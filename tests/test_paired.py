@@ -75,11 +75,11 @@ def test_pairs_match_across_extensions(tmp_path):
 def test_render_exposure_clips_like_a_sensor():
     img = np.full((2, 2, 3), 0.5, np.float32)
     assert np.allclose(data.render_exposure(img, 0.0), np.round(0.5 * 255) / 255)
-    linear = data.srgb_to_linear(np.float32(0.5))
-    assert np.allclose(data.render_exposure(img, -1.0), np.round(data.linear_to_srgb(linear / 2) * 255) / 255)
+    linear = image_io.srgb_to_linear(np.float32(0.5))
+    assert np.allclose(data.render_exposure(img, -1.0), np.round(image_io.linear_to_srgb(linear / 2) * 255) / 255)
     assert np.all(data.render_exposure(img, 3.0) == 1.0)        # 0.21 * 8 > 1: clipped white
     assert np.all(data.render_exposure(img, -20.0) == 0.0)
-    np.testing.assert_allclose(data.linear_to_srgb(data.srgb_to_linear(np.linspace(0, 1, 11))),
+    np.testing.assert_allclose(image_io.linear_to_srgb(image_io.srgb_to_linear(np.linspace(0, 1, 11))),
                                np.linspace(0, 1, 11), atol=1e-6)
 
 
@@ -90,7 +90,7 @@ def test_degradation_ranges_and_clipping():
                              degrade_saturation=0.0)
     out = data.Degradation(only_exposure, paired=True)(grey, rng)
     assert out.shape == (400, 8, 8, 6) and np.array_equal(out[..., 3:], grey)   # the original beside it
-    ev = np.log2(data.srgb_to_linear(out[:, 0, 0, 1]) / data.srgb_to_linear(np.float32(0.2)))
+    ev = np.log2(image_io.srgb_to_linear(out[:, 0, 0, 1]) / image_io.srgb_to_linear(np.float32(0.2)))
     assert -2.55 < ev.min() < -2.3 and 2.3 < ev.max() < 2.55          # fills -2.5..+2.5 EV
     assert np.all(out[..., :3] == np.round(out[..., :3] * 255) / 255)  # 8-bit values
     bright = np.full((50, 8, 8, 3), 0.9, np.float32)
@@ -103,8 +103,8 @@ def test_degradation_ranges_and_clipping():
     assert x.min() >= 0 and x.max() <= 1
     cast = data.Degradation(make_cfg(degrade_exposure=(0.0, 0.0), degrade_gamma=1.0, degrade_contrast=0.0,
                                      degrade_saturation=0.0), paired=False)(grey, rng)
-    lum = data.srgb_to_linear(cast[:, 0, 0]) @ np.array(util.LUM_WEIGHTS)
-    np.testing.assert_allclose(lum, data.srgb_to_linear(np.float32(0.2)), rtol=0.02)
+    lum = image_io.srgb_to_linear(cast[:, 0, 0]) @ np.array(util.LUM_WEIGHTS)
+    np.testing.assert_allclose(lum, image_io.srgb_to_linear(np.float32(0.2)), rtol=0.02)
     assert np.ptp(cast[:, 0, 0], axis=1).max() > 0.02                 # but does shift the colours
     with pytest.raises(data.DataError, match="input_encoding='display'"):
         data.Degradation(make_cfg(input_encoding='srgb'), paired=True)

@@ -47,7 +47,6 @@ def test_corrupt_raw_is_a_clear_error(tmp_path):
 def test_raw_for_a_display_encoded_model_is_developed_with_the_srgb_curve():
     """A display-encoded model (config_photos) sees JPEG-like values: evaluate.py develops RAW for it
     with the sRGB curve; a linear model keeps linear RAW."""
-    import data
     import develop
     linear = develop.read_input(KDC, 'auto')
     shown = develop.read_input(KDC, 'display')
@@ -58,5 +57,5 @@ def test_raw_for_a_display_encoded_model_is_developed_with_the_srgb_curve():
     shown.samples = None            # a big photo's samples are let go and read again for development
     np.testing.assert_array_equal(shown.load(), kept)
     # the same development, up to LibRaw's 16-bit rounding and its curve's toe
-    np.testing.assert_allclose(srgb, data.linear_to_srgb(lin), atol=0.02)
+    np.testing.assert_allclose(srgb, image_io.linear_to_srgb(lin), atol=0.02)
     assert image_io.raw_curve('srgb') == 'srgb' and image_io.raw_curve('prophoto') == image_io.raw_curve('linear') == 'linear'

@@ -738,6 +738,56 @@ def test_corrupt_deep_avif_is_a_named_error(tmp_path, monkeypatch):
     assert str(e.value).startswith(f'{good}: truncated or corrupt AVIF file (imagecodecs: ') and 're-' in str(e.value)
 
 
+def pq_signal(nits):
+    """SMPTE ST 2084's inverse EOTF, written out here independently of image_io: nits -> signal."""
+    y = np.asarray(nits, np.float64) / 10000
+    m1, m2, c1, c2, c3 = 2610 / 16384, 2523 / 4096 * 128, 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
+    return ((c1 + c2 * y ** m1) / (1 + c3 * y ** m1)) ** m2
+
+
+def grey(signal):
+    return np.full((2, 2, 3), signal, np.float32)
+
+
+def test_pq_and_hlg_reference_white_becomes_sdr_white():
+    # BT.2408's diffuse white (203 nits) is SDR's white; 20.3 nits is a tenth of it, in linear light.
+    for primaries in (9, 12, 1, 2):           # a grey is grey on every set of primaries
+        np.testing.assert_allclose(image_io.hdr_to_sdr(grey(pq_signal(203)), 'PQ', primaries), 1.0, atol=2e-3)
+        np.testing.assert_allclose(image_io.hdr_to_sdr(grey(pq_signal(20.3)), 'PQ', primaries),
+                                   image_io.linear_to_srgb(0.1), atol=2e-3)
+    # HLG: signal 0.75 is 203 nits on the nominal 1000-nit display (BT.2100 OOTF, system gamma 1.2).
+    np.testing.assert_allclose(image_io.hdr_to_sdr(grey(0.75), 'HLG', 9), 1.0, atol=3e-3)
+    assert image_io.hdr_to_sdr(grey(0.0), 'PQ', 9).max() == 0 == image_io.hdr_to_sdr(grey(0.0), 'HLG', 9).max()
+
+
+def test_hdr_highlights_roll_off_to_white_keeping_hue_and_the_midtones():
+    nits = np.array([[[10, 10, 10], [101.5, 101.5, 101.5], [190, 190, 190]],
+                     [[400, 400, 400], [1000, 500, 250], [4000, 4000, 4000]]], np.float64)
+    sdr = image_io.hdr_to_sdr(pq_signal(nits).astype(np.float32), 'PQ', 1)       # BT.709: no gamut change
+    linear = image_io.srgb_to_linear(sdr)
+    # Below 0.8 of white nothing changes; the brightest pixel becomes white; brighter stays brighter.
+    np.testing.assert_allclose(linear[0, :2, 0], [10 / 203, 0.5], rtol=2e-3)
+    assert linear[1, 2].min() > 0.999
+    order = [linear[0, 0, 0], linear[0, 1, 0], linear[0, 2, 0], linear[1, 0, 0], linear[1, 2, 0]]
+    assert all(a < b for a, b in zip(order, order[1:])) and 0.8 < linear[0, 2, 0] < 190 / 203
+    # A coloured highlight keeps its channel ratios (its hue and saturation), only darker.
+    np.testing.assert_allclose(linear[1, 1] / linear[1, 1, 0], [1, 0.5, 0.25], rtol=5e-3)
+    assert 0.8 < linear[1, 1, 0] < 1
+
+
+def test_wide_gamut_hdr_colours_are_taken_to_srgb():
+    # Display P3's pure red at reference white is outside sRGB: red above 1 is rolled off, green and blue
+    # (negative there) clip to 0. BT.2020's white point is D65, so its grey stays grey (above).
+    red = np.zeros((1, 1, 3), np.float32)
+    red[..., 0] = pq_signal(203)
+    out = image_io.hdr_to_sdr(red, 'PQ', 12)
+    assert out[0, 0, 0] > 0.99 and out[0, 0, 1:].max() == 0
+    # The matrix: P3 red in BT.709 is about (1.2249, -0.0421, -0.0196) (SMPTE EG 432-1 and BT.709 primaries).
+    m = np.linalg.solve(image_io._rgb_to_xyz(image_io.PRIMARIES[1][1]), image_io._rgb_to_xyz(image_io.PRIMARIES[12][1]))
+    np.testing.assert_allclose(m[:, 0], [1.2249, -0.0421, -0.0196], atol=2e-4)
+    np.testing.assert_allclose(m.sum(axis=1), 1.0, atol=1e-9)
+
+
 def heic_with_transfer(path, transfer):
     """An 8-bit HEIC whose colour description (its nclx colr box) names another transfer."""
     data = open(write_heic(path, smooth8()), 'rb').read()
@@ -747,18 +797,35 @@ def heic_with_transfer(path, transfer):
 
 @pytest.mark.parametrize('kind, transfer, name', [('AVIF', 16, 'PQ'), ('AVIF', 18, 'HLG'), ('AVIF', 13, None),
                                                   ('HEIC/HEIF', 16, 'PQ'), ('HEIC/HEIF', 13, None)])
-def test_hdr_avif_and_heic_warn_and_are_still_read(tmp_path, capsys, kind, transfer, name):
+def test_hdr_avif_and_heic_are_tone_mapped_to_sdr(tmp_path, capsys, kind, transfer, name):
     if kind == 'AVIF':
-        path = write_deep_avif(tmp_path / 'a.avif', ten_bit() >> 6, 10, transfer)
+        stored = ten_bit() >> 6
+        path = write_deep_avif(tmp_path / 'a.avif', stored, 10, transfer)
+        signal = stored.astype(np.float32) / 1023
     else:
         path = heic_with_transfer(tmp_path / 'a.heic', transfer)
-    assert image_io.read_samples(path).shape == smooth8().shape
-    err = capsys.readouterr().err
-    if name is None:            # sRGB's transfer: SDR
-        assert err == ''
-    else:
-        assert err.startswith(f"warning: {path}: an HDR {kind} image ({name} transfer); it is read without "
-                              "tone mapping") and 'export an SDR version' in err
+        signal = smooth8().astype(np.float32) / 255
+    read = image_io.read_samples(path)
+    out = capsys.readouterr().out
+    if name is None:            # sRGB's transfer: SDR, read as stored
+        assert out == '' and image_io.to_float(read).mean() == pytest.approx(signal.mean(), abs=2e-3)
+        return
+    assert read.dtype == np.uint16 and read.shape == signal.shape
+    assert out.startswith(f"note: {path}: an HDR {kind} image ({name}, ") and 'tone mapped to SDR' in out
+    _, primaries = image_io._hdr_colour(containers.item_properties(open(path, 'rb').read()))
+    np.testing.assert_allclose(image_io.to_float(read), image_io.hdr_to_sdr(signal, name, primaries), atol=0.01)
+
+
+def test_an_hdr_heic_profile_is_not_carried_to_its_sdr_results(tmp_path, monkeypatch):
+    # A HEIF may describe its colour both by a profile and by nclx; pillow-heif writes one, so the nclx
+    # of an HDR image is added to what the container reports.
+    icc = icc_profile()
+    path = write_heic(tmp_path / 'a.heic', smooth8(), icc=icc)
+    assert image_io.read_metadata(path)['icc_profile'] == icc
+    properties = containers.item_properties
+    pq = (b'colr', b'nclx' + (9).to_bytes(2, 'big') + (16).to_bytes(2, 'big') + b'\0\0\x80')
+    monkeypatch.setattr(containers, 'item_properties', lambda data: properties(data) + [pq])
+    assert image_io.read_metadata(path)['icc_profile'] is None
 
 
 def test_webp_and_heic_are_known_by_content(tmp_path):
