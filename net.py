@@ -5,6 +5,7 @@ The training loop (train.py) owns the iteration schedule and the replay memory; 
 generator update and one batch of critic updates do. Each is a single compiled tf.function whose inputs are
 tensors (learning rates included), so calls never retrace.
 """
+import contextlib
 import functools
 import glob
 import os
@@ -295,11 +296,14 @@ class GAN:
             raise ValueError(f"{directory}: no checkpoint for step {step}; available steps: "
                              f"{', '.join(map(str, sorted(available)))}")
         prefix = available[step]
-        if not any(name.startswith('c_optimizer/') for name, _ in tf.train.list_variables(prefix)):
+        with reading(prefix):
+            names = [name for name, _ in tf.train.list_variables(prefix)]
+        if not any(name.startswith('c_optimizer/') for name in names):
             raise ValueError(f"{prefix}: an actor-only checkpoint (no optimizer state), so training cannot "
                              "resume from it; use load_actor for inference")
-        # expect_partial: the manager's save_counter is bookkeeping this object may not have made yet.
-        self.checkpoint.read(prefix).assert_existing_objects_matched().expect_partial()
+        with reading(prefix):
+            # expect_partial: the manager's save_counter is bookkeeping this object may not have made yet.
+            self.checkpoint.read(prefix).assert_existing_objects_matched().expect_partial()
         return step
 
     def save_actor(self, path, dtype=tf.float32):
@@ -331,15 +335,17 @@ class GAN:
             prefix = available[max(available)]
         elif not os.path.exists(prefix + '.index'):
             raise ValueError(f"{path}: no such checkpoint ({prefix}.index is missing)")
-        stored = {dtype for name, dtype in tf.train.load_checkpoint(prefix).get_variable_to_dtype_map().items()
-                  if name.startswith('agent/')}
+        with reading(prefix):
+            stored = {dtype for name, dtype in tf.train.load_checkpoint(prefix).get_variable_to_dtype_map().items()
+                      if name.startswith('agent/')}
         if not stored:
             raise ValueError(f"{prefix}: not a checkpoint of this project (no agent weights); for the original "
                              "authors' TF1 checkpoint use load_original_checkpoint")
         if len(stored) != 1:
             raise ValueError(f"{prefix}: agent weights in mixed dtypes {sorted(d.name for d in stored)}")
         agent = self.agent if stored == {tf.float32} else self._actor_copy(stored.pop())
-        tf.train.Checkpoint(agent=agent).read(prefix).expect_partial().assert_existing_objects_matched()
+        with reading(prefix):
+            tf.train.Checkpoint(agent=agent).read(prefix).expect_partial().assert_existing_objects_matched()
         if agent is not self.agent:
             for weight, value in zip(self.agent.variables, agent.variables):
                 weight.assign(tf.cast(value, weight.dtype))
@@ -347,6 +353,20 @@ class GAN:
     def _actor_copy(self, dtype):
         """An agent of the same structure with weights stored in dtype (same variable order)."""
         return Actor(self.cfg, self.filters, tf.random.Generator.from_seed(0), weight_dtype=dtype)
+
+
+@contextlib.contextmanager
+def reading(prefix):
+    """TensorFlow's errors on reading a checkpoint as a ValueError that names it and the fix."""
+    try:
+        yield
+    except (AssertionError, ValueError) as e:      # weights missing, or of other shapes
+        raise ValueError(f"{prefix}: its weights do not fit the networks of this config ({str(e).strip()[:200]}); "
+                         "use the config it was trained with (the config.json saved with it)") from None
+    except (tf.errors.OpError, IndexError) as e:    # IndexError: a .data file cut short
+        raise ValueError(f"{prefix}: damaged checkpoint ({type(e).__name__}: {str(e).strip()[:200]}); its "
+                         ".index or .data file was cut short or corrupted, e.g. by an interrupted copy: "
+                         "copy both files again") from None
 
 
 def checkpoint_steps(directory):
@@ -387,7 +407,8 @@ def original_variable_map(gan):
 
 def is_original_checkpoint(prefix):
     """True for a TF1 checkpoint of the original project (its names are scopes, not object paths)."""
-    return any(name == 'generator/Conv/weights' for name, _ in tf.train.list_variables(prefix))
+    with reading(prefix):
+        return any(name == 'generator/Conv/weights' for name, _ in tf.train.list_variables(prefix))
 
 
 def load_original_checkpoint(gan, prefix):
@@ -406,5 +427,6 @@ def load_original_checkpoint(gan, prefix):
         problems = [f"{what}: {', '.join(items[:5])}{' ...' if len(items) > 5 else ''}"
                     for what, items in (('missing', missing), ('wrong shapes', wrong)) if items]
         raise ValueError(f"{prefix}: not an original Exposure checkpoint for this config ({'; '.join(problems)})")
-    for name, var in wanted.items():
-        var.assign(reader.get_tensor(name))
+    with reading(prefix):
+        for name, var in wanted.items():
+            var.assign(reader.get_tensor(name))

@@ -7,6 +7,8 @@ are what the critic sees as fakes. The pool is held as two arrays rather than a 
 the order of records and every rule are those of a list.
 """
 import os
+import sys
+import zipfile
 
 import numpy as np
 
@@ -116,12 +118,19 @@ class ReplayMemory:
         os.replace(tmp, path)
 
     def load(self, path):
-        """Restores a pool written by save(); returns False (pool unchanged) if there is none."""
+        """Restores a pool written by save(); returns False (pool unchanged) if there is none, or none
+        this run can use: training then fills a new one, as at its start."""
         if not os.path.exists(path):
             return False
-        with np.load(path) as saved:
-            if saved['images'].shape[1:] != self.images.shape[1:] or saved['states'].shape[1:] != self.states.shape[1:]:
-                return False
-            self.images, self.states = saved['images'], saved['states']
+        try:
+            with np.load(path) as saved:
+                images, states = saved['images'], saved['states']
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+            print(f"warning: {path} is damaged ({type(e).__name__}: {e}), so the replay memory starts "
+                  "again with warm-up rollouts; the networks resume from their checkpoint", file=sys.stderr)
+            return False
+        if images.shape[1:] != self.images.shape[1:] or states.shape[1:] != self.states.shape[1:]:
+            return False
+        self.images, self.states = images, states
         self.fill_pool()
         return True

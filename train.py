@@ -170,7 +170,10 @@ def export(model_dir, out_dir, half=False):
         raise SystemExit(f"error: {model_dir} is not a trained model (no config.json)")
     cfg = util.load_snapshot(snapshot)
     gan = net.GAN(cfg)
-    step = gan.restore(model_dir)
+    try:
+        step = gan.restore(model_dir)
+    except ValueError as e:
+        raise SystemExit(f"error: cannot export {model_dir}: {e}")
     if step is None:
         raise SystemExit(f"error: {model_dir} holds no checkpoint to export")
     gan.save_actor(os.path.join(out_dir, 'actor'), tf.float16 if half else tf.float32)
@@ -220,7 +223,11 @@ def train(cfg, model_dir):
 
     gan = net.GAN(cfg)
     manager = gan.make_manager(model_dir)
-    start = gan.restore(model_dir) or 0
+    try:
+        start = gan.restore(model_dir) or 0
+    except ValueError as e:
+        raise SystemExit(f"error: cannot resume {model_dir}: {e}; or, to start this model again from "
+                         f"iteration 0, move {model_dir} aside")
     print(f"resuming at iteration {start}" if start else "starting a new model")
     if start > cfg.max_iter_step:
         print(f"already trained to max_iter_step={cfg.max_iter_step}; raise it with --max_iter_step=N")

@@ -92,6 +92,49 @@ def test_train_writes_artefacts_resumes_and_exports(tiny_data, capsys, monkeypat
         train.main(['sintel', 'tiny', '--half'])        # --half only means something with --export
 
 
+def cut_short(path):
+    """A file cut off halfway, as by an interrupted copy."""
+    data = open(path, 'rb').read()
+    with open(path, 'wb') as f:
+        f.write(data[:len(data) // 2])
+
+
+def test_damaged_run_files_are_named_with_the_fix(tiny_data, capsys):
+    import evaluate
+    command = ['sintel', 'dmg', '--max_iter_step=1'] + TINY + tiny_data
+    assert train.main(command) == 0
+    model = os.path.join('models', 'sintel', 'dmg')
+    assert train.main(['sintel', 'dmg', '--export', 'models/sintel/dmg_actor']) == 0
+    capsys.readouterr()
+    # A damaged replay memory is refilled by warm-up rollouts; the networks resume from their checkpoint.
+    cut_short(os.path.join(model, 'replay_memory.npz'))
+    assert train.main(command[:2] + ['--max_iter_step=2'] + command[3:]) == 0
+    captured = capsys.readouterr()
+    assert 'replay_memory.npz is damaged' in captured.err and 'warm-up rollouts' in captured.err
+    assert 'resuming at iteration 2' in captured.out
+    # A damaged checkpoint stops the run before anything is written, naming the file and the fix.
+    cut_short(os.path.join(model, 'model.ckpt-3.data-00000-of-00001'))
+    with pytest.raises(SystemExit) as e:
+        train.main(command[:2] + ['--max_iter_step=4'] + command[3:])
+    assert str(e.value).startswith(f'error: cannot resume {model}: {model}/model.ckpt-3: damaged checkpoint (')
+    assert 'copy both files again' in str(e.value) and 'move' in str(e.value)
+    assert os.path.getsize(os.path.join(model, 'model.ckpt-3.index')) > 0
+    # evaluate.py refuses (exit status 2) an actor whose config.json describes other networks...
+    actor_config = os.path.join('models', 'sintel', 'dmg_actor', 'config.json')
+    saved = json.load(open(actor_config))
+    json.dump({**saved, 'base_channels': 16}, open(actor_config, 'w'))
+    assert evaluate.main(['sintel', 'dmg_actor', os.path.join('inputs', '0000.jpg')]) == 2
+    assert 'its weights do not fit the networks of this config' in capsys.readouterr().err
+    json.dump(saved, open(actor_config, 'w'))
+    # ...and an exported actor cut short, as one whose index is.
+    for damaged in ('actor.data-00000-of-00001', 'actor.index'):
+        cut_short(os.path.join('models', 'sintel', 'dmg_actor', damaged))
+        assert evaluate.main(['sintel', 'dmg_actor', os.path.join('inputs', '0000.jpg')]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith('error: cannot load models/sintel/dmg_actor: models/sintel/dmg_actor/actor: '
+                              'damaged checkpoint (') and 'copy both files again' in err
+
+
 def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit, match='fetch_fivek.py'):
