@@ -535,7 +535,7 @@ def main(argv=None):
                     "a model's input domain.", allow_abbrev=False,
         epilog="Config values can be overridden as --key=value. Examples: python data.py sintel --list val; "
                "python data.py sintel --domain models/sintel/pretrained --input_dir=../shared/data/sintel/inputs")
-    parser.add_argument('config', help="config name, e.g. sintel for config_sintel.py")
+    parser.add_argument('config', type=util.config_name, help="config name, e.g. sintel for config_sintel.py")
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument('--list', choices=SPLITS, help="which split to print")
     action.add_argument('--domain', metavar='MODEL_DIR',

@@ -614,6 +614,7 @@ def run(args, tally):
     except recipes.RecipeError as e:
         raise Refused(str(e))
     if not args.recipe:
+        args.config = util.config_name(args.config)
         find_model(args.config, args.model)
     prepare_output_dir(args.output_dir)
     util.configure_tensorflow()

@@ -36,7 +36,7 @@ def parse_args(argv):
         epilog='Any config value can be overridden as --key=value, e.g. --max_iter_step=200 '
                '--batch_size=16 --input_dir=my/inputs --target_dir=my/targets. Outputs go to '
                'models/<config>/<model-name>/; running the same command again resumes there.')
-    parser.add_argument('config', help='config name: "example" loads config_example.py')
+    parser.add_argument('config', help='config name: "example" (or config_example.py) loads config_example.py')
     parser.add_argument('model_name', help='name of the model folder under models/<config>/')
     parser.add_argument('--export', metavar='DIR',
                         help='do not train: write the newest checkpoint\'s actor weights (all that '
@@ -50,6 +50,8 @@ def parse_args(argv):
     bad = [o for o in overrides if not (o.startswith('--') and '=' in o)]
     if bad:
         parser.error(f"unrecognized arguments: {' '.join(bad)} (config overrides are --key=value)")
+    import util
+    args.config = util.config_name(args.config)
     return args, overrides
 
 

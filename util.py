@@ -64,6 +64,13 @@ def available_configs():
                   for p in glob.glob(os.path.join(PROJECT_DIR, 'config_*.py')))
 
 
+def config_name(text):
+    """'sintel', 'config_sintel' or 'config_sintel.py' (the file name, as a shell completes it) -> 'sintel'."""
+    name = os.path.basename(text)
+    name = name[:-3] if name.endswith('.py') else name
+    return name[len('config_'):] if name.startswith('config_') else name
+
+
 def load_config(name, overrides=()):
     """'example' -> a namespace of config_example's values, with `--key=value` overrides applied.
 

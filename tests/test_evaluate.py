@@ -502,6 +502,17 @@ def test_a_folder_named_like_a_photo_is_reported(tmp_path, capsys):
     assert f'[2/2] {photo} ->' in captured.out and '1 of 2 images retouched' in captured.out
 
 
+def test_a_config_can_be_named_by_its_file(tmp_path, monkeypatch, capsys):
+    # As a shell completes it: config_sintel.py is sintel, for evaluate.py, train.py and data.py alike.
+    assert [util.config_name(t) for t in ('sintel', 'config_sintel', 'config_sintel.py', './config_sintel.py')] \
+        == ['sintel'] * 4
+    monkeypatch.chdir(tmp_path)
+    assert evaluate.main(['config_sintel.py', 'nosuch', 'a.png']) == 2
+    assert 'no trained model sintel/nosuch' in refused(capsys)
+    import train
+    assert train.parse_args(['config_photos.py', 'm'])[0].config == 'photos'
+
+
 def test_unknown_config_lists_the_available_ones(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert evaluate.main(['nosuch', 'mymodel', 'a.png']) == 2
