@@ -383,6 +383,9 @@ def _hdr_colour(properties):
     return None
 
 
+_HDR_NOTED = set()     # the HDR files this process has said so of
+
+
 def _hdr_as_sdr(path, arr, properties, kind):
     """A decoded HEIC/AVIF: an HDR one tone mapped to 16-bit SDR sRGB (hdr_to_sdr), saying so, as the
     models learned from SDR photos; an SDR one as it is."""
@@ -391,8 +394,10 @@ def _hdr_as_sdr(path, arr, properties, kind):
         return arr
     transfer, primaries = colour
     name = PRIMARIES[primaries][0] if primaries in PRIMARIES else 'primaries not given: BT.2020 assumed'
-    print(f"note: {path}: an HDR {kind} image ({transfer}, {name}), tone mapped to SDR as it is read "
-          f"({REFERENCE_WHITE:.0f}-nit white shown as white, brighter highlights compressed)")
+    if path not in _HDR_NOTED:     # evaluate.py reads a big photo again when developing it: one note
+        _HDR_NOTED.add(path)
+        print(f"note: {path}: an HDR {kind} image ({transfer}, {name}), tone mapped to SDR as it is read "
+              f"({REFERENCE_WHITE:.0f}-nit white shown as white, brighter highlights compressed)")
     return np.round(hdr_to_sdr(to_float(_to_rgb(arr, path)), transfer, primaries) * 65535).astype(np.uint16)
 
 

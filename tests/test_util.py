@@ -812,6 +812,9 @@ def test_hdr_avif_and_heic_are_tone_mapped_to_sdr(tmp_path, capsys, kind, transf
         return
     assert read.dtype == np.uint16 and read.shape == signal.shape
     assert out.startswith(f"note: {path}: an HDR {kind} image ({name}, ") and 'tone mapped to SDR' in out
+    assert out.count('\n') == 1
+    np.testing.assert_array_equal(image_io.read_samples(path), read)       # read again: said once
+    assert capsys.readouterr().out == ''
     _, primaries = image_io._hdr_colour(containers.item_properties(open(path, 'rb').read()))
     np.testing.assert_allclose(image_io.to_float(read), image_io.hdr_to_sdr(signal, name, primaries), atol=0.01)
 
