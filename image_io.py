@@ -383,7 +383,7 @@ def _hdr_colour(properties):
     return None
 
 
-_HDR_NOTED = set()     # the HDR files this process has said so of
+_HDR_NOTED = set()     # the HDR files already noted by this process
 
 
 def _hdr_as_sdr(path, arr, properties, kind):
