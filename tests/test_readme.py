@@ -1,7 +1,8 @@
-"""The README's commands run as written: every `python ...` line names a script that exists and options
-it accepts, and the ones that work offline on a fresh clone (the demo, re-applying its recipe, the
-validation split) are run."""
+"""The documented commands run as written: every `python ...` line of the README and of docs/*.md names
+a script that exists and options it accepts, and the ones that work offline on a fresh clone (the demo,
+re-applying its recipe, the validation split) are run."""
 import contextlib
+import glob
 import importlib.util
 import io
 import os
@@ -13,12 +14,13 @@ import pytest
 import util
 from conftest import SHARED_DATA
 
-README = os.path.join(util.PROJECT_DIR, 'README.md')
+# The README keeps the common commands; the reference pages in docs/ hold the rest.
+DOCUMENTS = [os.path.join(util.PROJECT_DIR, 'README.md')] + sorted(glob.glob(os.path.join(util.PROJECT_DIR, 'docs', '*.md')))
 
 
 def readme_commands():
-    """Every `python SCRIPT ...` command in the README's bash blocks, continuation lines joined."""
-    text = open(README).read()
+    """Every `python SCRIPT ...` command in the documents' bash blocks, continuation lines joined."""
+    text = '\n'.join(open(path).read() for path in DOCUMENTS)
     commands = []
     for block in re.findall(r'```bash\n(.*?)```', text, re.S):
         for line in block.replace('\\\n', ' ').splitlines():
