@@ -114,10 +114,11 @@ val_fraction = 0.0                 # folder data: fraction of the sorted files h
 val_first = None                   # file name starting the held-out block (None: the last files)
 val_spread = False                 # hold out files evenly spread over the sorted list, not a block
 
-# --- Reward (decisions: round 2). 'critic' is the spec's WGAN reward 0.05 (D(s') - D(s)), trained on
-# unpaired targets. 'paired' rewards each step by how much closer it brought the image to its own
-# target: paired_reward_per_db x the gain in PSNR (dB) at the agent's 64x64 resolution; no critic is
-# trained. The sum of an episode's rewards telescopes to the final PSNR gain, the quantity the paired
+# --- Reward. 'critic' is the spec's WGAN reward 0.05 (D(s') - D(s)), trained on unpaired targets: the
+# default. 'paired', added for those who have before/after pairs (or good photos alone, degraded at
+# random), rewards each step by how much closer it brought the image to its own target:
+# paired_reward_per_db x the gain in PSNR (dB) at the agent's 64x64 resolution; no critic is trained.
+# The sum of an episode's rewards telescopes to the final PSNR gain, the quantity the paired
 # validation measures; 0.1 per dB makes a 10 dB correction worth 1, the size of the filter-reuse
 # penalty, and keeps the value targets of order 1 like the critic reward's.
 reward = 'critic'

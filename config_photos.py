@@ -1,4 +1,5 @@
-"""Everyday photos (issue 12): learn to correct exposure errors from a folder of good photos alone.
+"""Everyday photos: learn to correct exposure errors from a folder of good photos alone, since few
+people have before/after pairs or a look to imitate, but everyone has photos they are happy with.
 
 The spec's agent, networks and schedule, with two changes:
 - inputs are synthetic: each batch of well-exposed photo patches is degraded at random (exposure

@@ -205,7 +205,7 @@ def measure(args, precision):
     print(f"iteration, paired reward (1 gen):     {paired_ms:8.1f} ms  ({it_ms / paired_ms:.1f}x fewer ms)")
     print(f"full schedule, critic reward ({generator_updates:,} generator + {critic_count:,} critic "
           f"updates): {total_h:.1f} h; paired reward: {generator_updates * paired_ms / 3.6e6:.1f} h")
-    # The count: TensorFlow's profiler put one iteration of batch 64 at about 309 GFLOP (68 per
+    # Counted once with TensorFlow's profiler, which put one iteration of batch 64 at about 309 GFLOP (68 per
     # generator update, 48 per critic update), proportional to the batch. The limit is measured now, on
     # this host: it varies between sessions.
     peak = matmul_peak(dtype)

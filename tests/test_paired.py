@@ -1,6 +1,6 @@
-"""The paired reward and training from good photos alone (decisions, round 2): aligned pair data,
-name matching, the synthetic degradation, the reward's sign and scale, a tiny end-to-end paired run,
-and the recorded input domain."""
+"""The paired reward and training from good photos alone, added beside the spec's WGAN reward: aligned
+pair data, name matching, the synthetic degradation, the reward's sign and scale, a tiny end-to-end
+paired run, and the recorded input domain."""
 import json
 import os
 import types
