@@ -127,7 +127,13 @@ paired_mse_floor = 1e-4            # PSNR is capped at 40 dB, so near-perfect st
 
 # --- Synthetic exposure errors (input_kind = 'synthetic'): each batch of good sRGB photo patches is
 # degraded at random; ranges are uniform (gamma: log-uniform in [1/g, g]).
-degrade_exposure = (-2.5, 2.5)     # EV in linear light, then clipped at 1 as a sensor clips
+degrade_exposure = (-2.5, 2.5)     # EV in scene light, rendered by degrade_curve (data.py)
+degrade_curve = 'clip'             # 'clip': values above display white clip; 'camera': a camera tone
+                                   # curve with toe and highlight shoulder (data.camera_curve)
+degrade_knee = (0.35, 0.85)        # 'camera': display-linear value where the shoulder starts
+degrade_white = (1.5, 8.0)         # 'camera': scene value shown as display white (log-uniform): headroom
+degrade_toe = (0.0, 0.6)           # 'camera': strength of the shadow toe
+degrade_clip_fraction = 0.25       # 'camera': share of curves with no shoulder (white = 1), as phones clip
 degrade_white_balance = 0.15       # ln of the per-channel gains (luminance kept): a colour cast
 degrade_gamma = 1.15               # mild gamma on the encoded values
 degrade_contrast = 0.1             # (x - 0.5) * (1 + c)

@@ -3,7 +3,9 @@ people have before/after pairs or a look to imitate, but everyone has photos the
 
 The spec's agent, networks and schedule, with two changes:
 - inputs are synthetic: each batch of well-exposed photo patches is degraded at random (exposure
-  -2.5..+2.5 EV in linear light, clipped as a sensor clips; a mild white-balance cast, gamma,
+  -2.5..+2.5 EV in scene light, rendered as a camera renders it: back through an estimated camera
+  tone curve, scaled, and through the curve again, with a toe and a highlight shoulder, or, for a
+  quarter of them, a hard clip as phones clip (data.camera_curve); a mild white-balance cast, gamma,
   contrast and saturation change; 8-bit), and
 - the paired reward: each step is rewarded by the PSNR it gained towards the patch's own original.
 
@@ -23,6 +25,8 @@ input_kind = 'synthetic'
 input_dir = '../shared/data/photos'     # well-exposed photos (relative paths: cwd, then project dir)
 input_set = None
 input_encoding = 'display'              # stored sRGB values, as they are (see above)
+degrade_curve = 'camera'                # exposure errors as a camera renders them: a hard clip alone
+                                        # makes over-exposed photos unrecoverable (their corrections grey)
 target_kind = 'folder'                  # the unpaired targets, if trained with --reward=critic
 target_dir = '../shared/data/photos'
 target_set = None

@@ -295,17 +295,73 @@ def outside_domain(domain, img):
 
 # ----------------------------------------------------------------------------------------------
 # Synthetic exposure errors: a good photo's patch, degraded as a camera and a careless edit would
+#
+# Two models of how a camera renders a wrong exposure ('degrade_curve' in the config):
+#   'clip'    linear light x 2^EV, every value above display white clipped (a sensor with no headroom);
+#   'camera'  the photo is taken back through an estimated camera tone curve T to scene light, scaled by
+#             2^EV there and rendered again through T: a toe in the deep shadows, identity through the
+#             mid-tones and a highlight shoulder that reaches display white only at `white` (> 1, the
+#             scene's headroom), as raw converters render; with probability degrade_clip_fraction the
+#             curve has no shoulder (white = 1: a hard clip, as phones do). T is applied per channel, so
+#             highlights also lose saturation as they near white, as converters' per-channel curves do.
+# A wrong exposure under the 'camera' model stays recoverable by one global curve except where the
+# shoulder saturates; under 'clip' everything above white collapses to white, and the best global
+# correction sends white to the mean of what was lost (grey).
 
-def render_exposure(img, ev):
-    """An sRGB photo as if shot `ev` stops off: linear light x 2^ev, clipped as a sensor clips,
-    re-encoded and quantized to 8 bits (the validation renders and the training degradation)."""
-    return np.round(image_io.linear_to_srgb(image_io.srgb_to_linear(img) * np.float32(2.0 ** ev)) * 255) / np.float32(255)
+TOE_END = 0.05       # display-linear value below which the toe acts (about 0.25 stored sRGB)
+
+
+def camera_curve(s, knee, white, toe):
+    """T: scene light s -> display light in [0, 1]. Mid-tones pass unchanged; below TOE_END the toe
+    v - toe v (1 - v)^2 (v = s / TOE_END; toe in [0, 1) keeps it increasing, with slope 1 at its end);
+    above `knee` the shoulder knee + (1 - knee) a u / (1 + (a - 1) u), u = (s - knee) / (white - knee),
+    a = (white - knee) / (1 - knee) (slope 1 at the knee, display white at s = white, clipped above).
+    white = 1 is a hard clip at 1. Parameters broadcast against s (per image: shape (B, 1, 1, 1))."""
+    s = np.maximum(s, 0.0)
+    v = np.minimum(s / TOE_END, 1.0)
+    out = np.where(s < TOE_END, TOE_END * (v - toe * v * (1.0 - v) ** 2), s)
+    a = (white - knee) / (1.0 - knee)
+    u = np.clip((s - knee) / (white - knee), 0.0, 1.0)
+    return np.where(s > knee, knee + (1.0 - knee) * a * u / (1.0 + (a - 1.0) * u), out).astype(np.float32)
+
+
+def inverse_camera_curve(y, knee, white, toe):
+    """T^-1: display light in [0, 1] -> scene light (display white -> `white`). The shoulder inverts in
+    closed form, the toe by Newton's method (its slope is at least 1 - toe)."""
+    y = np.clip(y, 0.0, 1.0)
+    a = (white - knee) / (1.0 - knee)
+    z = np.clip((y - knee) / (1.0 - knee), 0.0, 1.0)
+    shoulder = knee + (white - knee) * z / (a - (a - 1.0) * z)
+    target = np.minimum(y / TOE_END, 1.0)
+    v = target
+    for _ in range(8):
+        v = np.clip(v - (v - toe * v * (1.0 - v) ** 2 - target) / (1.0 - toe * (1.0 - v) * (1.0 - 3.0 * v)),
+                    0.0, 1.0)
+    return np.where(y > knee, shoulder, np.where(y < TOE_END, TOE_END * v, y)).astype(np.float32)
+
+
+# The camera curve of the validation renders and of bench/degradation_vs_rawpy.py: the middle of the
+# training ranges (config_photos.py), fixed so that renders are repeatable.
+VALIDATION_CURVE = {'knee': 0.6, 'white': 4.0, 'toe': 0.3}
+
+
+def render_exposure(img, ev, curve=None):
+    """An sRGB photo as if shot `ev` stops off, re-encoded and quantized to 8 bits (the validation
+    renders). curve None: linear light x 2^ev, clipped as a sensor clips ('clip'); a dict of
+    camera_curve's parameters: through that camera curve and back ('camera')."""
+    linear = image_io.srgb_to_linear(img)
+    gain = np.float32(2.0 ** ev)
+    if curve is None:
+        out = linear * gain
+    else:
+        out = camera_curve(inverse_camera_curve(linear, **curve) * gain, **curve)
+    return np.round(image_io.linear_to_srgb(out) * 255) / np.float32(255)
 
 
 class Degradation:
     """Makes training inputs from good sRGB patches (B, 64, 64, 3), with ranges from the config:
-    exposure error and white-balance shift in linear light (clipped at 1, as a sensor clips), then
-    mild gamma, contrast and saturation changes on the encoded values, quantized to 8 bits.
+    exposure error and white-balance shift in scene light (rendered by cfg.degrade_curve: see above),
+    then mild gamma, contrast and saturation changes on the encoded values, quantized to 8 bits.
     Returns the degraded batch, or with paired=True the degraded batch and its original side by side.
     """
 
@@ -313,15 +369,32 @@ class Degradation:
         if cfg.input_encoding != 'display':
             raise DataError(f"input_kind='synthetic' degrades stored sRGB photos and shows them to the "
                             f"agent as stored: use input_encoding='display', not {cfg.input_encoding!r}")
+        if cfg.degrade_curve not in ('clip', 'camera'):
+            raise DataError(f"degrade_curve={cfg.degrade_curve!r}: use 'clip' or 'camera'")
         self.cfg, self.paired = cfg, paired
+
+    def curves(self, n, rng):
+        """Per-image camera curves (B, 1, 1, 1) each: knee uniform, white log-uniform, toe uniform; a
+        degrade_clip_fraction of them hard clips (white = 1)."""
+        cfg, shape = self.cfg, (n, 1, 1, 1)
+        knee = rng.uniform(*cfg.degrade_knee, shape)
+        white = np.exp(rng.uniform(*np.log(cfg.degrade_white), shape))
+        white = np.where(rng.random(shape) < cfg.degrade_clip_fraction, 1.0, white)
+        toe = rng.uniform(*cfg.degrade_toe, shape)
+        return {'knee': knee.astype(np.float32), 'white': white.astype(np.float32), 'toe': toe.astype(np.float32)}
 
     def __call__(self, batch, rng):
         cfg, n = self.cfg, len(batch)
         ev = rng.uniform(*cfg.degrade_exposure, n)
         wb = np.exp(rng.uniform(-cfg.degrade_white_balance, cfg.degrade_white_balance, (n, 3)))
         wb /= wb @ np.array(util.LUM_WEIGHTS)[:, None]           # a colour cast, not a brightness change
-        gain = (2.0 ** ev)[:, None] * wb
-        x = image_io.linear_to_srgb(image_io.srgb_to_linear(batch) * gain[:, None, None, :].astype(np.float32))
+        gain = ((2.0 ** ev)[:, None] * wb)[:, None, None, :].astype(np.float32)
+        linear = image_io.srgb_to_linear(batch)
+        if cfg.degrade_curve == 'camera':
+            curve = self.curves(n, rng)
+            x = image_io.linear_to_srgb(camera_curve(inverse_camera_curve(linear, **curve) * gain, **curve))
+        else:
+            x = image_io.linear_to_srgb(linear * gain)
         shape = (n, 1, 1, 1)
         gamma = np.exp(rng.uniform(-1, 1, shape) * np.log(cfg.degrade_gamma))
         contrast = rng.uniform(-cfg.degrade_contrast, cfg.degrade_contrast, shape)

@@ -22,7 +22,8 @@ PHOTOS_CFG = dict(input_kind='folder', input_dir='', input_set=None, input_encod
                   folds_dir='', val_fraction=0.0, val_first=None, val_spread=False, seed=0,
                   batch_size=8, reward='paired', degrade_exposure=(-2.5, 2.5),
                   degrade_white_balance=0.15, degrade_gamma=1.15, degrade_contrast=0.1,
-                  degrade_saturation=0.15)
+                  degrade_saturation=0.15, degrade_curve='clip', degrade_knee=(0.35, 0.85),
+                  degrade_white=(1.5, 8.0), degrade_toe=(0.0, 0.6), degrade_clip_fraction=0.25)
 
 
 def make_cfg(**kw):
@@ -210,3 +211,53 @@ def test_input_domain_flags_far_photos(tmp_path):
     bright = np.clip(dark * 3.0, 0, 1)
     (name, value, low, high), *_ = data.outside_domain(domain, cv2.resize(bright, (64, 64)))
     assert name == 'brightness' and value > high
+
+
+def test_camera_curve_round_trip_and_order():
+    """The camera curve is increasing (a shoulder keeps the order of highlights), maps `white` to display
+    white, and its inverse undoes it; white = 1 is the hard clip."""
+    s = np.linspace(0, 12, 20001, dtype=np.float32)
+    for curve in ({'knee': 0.35, 'white': 8.0, 'toe': 0.6}, data.VALIDATION_CURVE,
+                  {'knee': 0.85, 'white': 1.5, 'toe': 0.0}):
+        y = data.camera_curve(s, **curve)
+        assert np.all(np.diff(y[s <= curve['white']]) > 0)            # strictly increasing up to white
+        assert np.all(y[s >= curve['white']] == 1.0) and y[0] == 0.0
+        inside = s[s < curve['white'] * 0.999]
+        np.testing.assert_allclose(data.inverse_camera_curve(data.camera_curve(inside, **curve), **curve),
+                                   inside, rtol=1e-4, atol=1e-6)
+        mid = (s > 0.06) & (s < curve['knee'])
+        np.testing.assert_allclose(y[mid], s[mid], rtol=1e-6)           # mid-tones pass unchanged
+    hard = data.camera_curve(s, knee=0.6, white=1.0, toe=0.0)
+    np.testing.assert_allclose(hard, np.minimum(s, 1.0), atol=1e-6)
+
+
+def test_camera_render_identity_at_zero_ev_and_shoulder_keeps_highlights():
+    levels = np.arange(256, dtype=np.float32) / 255
+    for curve in (data.VALIDATION_CURVE, {'knee': 0.35, 'white': 8.0, 'toe': 0.6}):
+        assert np.array_equal(data.render_exposure(levels, 0.0, curve), levels)   # EV 0: every level kept
+        up = data.render_exposure(levels, 1.5, curve)
+        assert np.all(np.diff(up) >= 0)                                  # highlight order kept
+        # Where the hard clip sends the top third of the levels to white, the shoulder keeps them apart.
+        assert len(np.unique(up[170:])) > 15 and len(np.unique(data.render_exposure(levels, 1.5)[170:])) == 1
+
+
+def test_camera_degradation_mixes_shoulders_and_clips():
+    rng = np.random.default_rng(0)
+    cfg = make_cfg(degrade_curve='camera', degrade_exposure=(1.5, 1.5), degrade_white_balance=0.0,
+                   degrade_gamma=1.0, degrade_contrast=0.0, degrade_saturation=0.0)
+    curves = data.Degradation(cfg, paired=False).curves(2000, rng)
+    hard = curves['white'][:, 0, 0, 0] == 1.0
+    assert 0.22 < hard.mean() < 0.28                               # degrade_clip_fraction of hard clips
+    white = curves['white'][~hard]
+    assert white.min() >= 1.5 and white.max() <= 8.0 and np.median(white) < 4.0   # log-uniform headroom
+    bright = np.tile(np.linspace(0.6, 1.0, 64, dtype=np.float32)[None, :, None, None], (400, 1, 8, 3))
+    out = data.Degradation(cfg, paired=False)(bright, rng)
+    distinct = np.array([len(np.unique(o[:, 0, 0])) for o in out])
+    clip = data.render_exposure(bright[0], 1.5)
+    assert np.median(distinct) > 2 * len(np.unique(clip[:, 0, 0]))  # shoulders keep highlights apart
+    zero = make_cfg(degrade_curve='camera', degrade_exposure=(0.0, 0.0), degrade_white_balance=0.0,
+                    degrade_gamma=1.0, degrade_contrast=0.0, degrade_saturation=0.0)
+    levels = np.tile(np.arange(256, dtype=np.float32)[None, :, None, None] / 255, (50, 1, 4, 3))
+    assert np.array_equal(data.Degradation(zero, paired=False)(levels, rng), levels)
+    with pytest.raises(data.DataError, match="degrade_curve"):
+        data.Degradation(make_cfg(degrade_curve='film'), paired=False)
