@@ -37,12 +37,20 @@ def test_protocol_on_a_folder_without_a_model(tmp_path, capsys):
     rng = np.random.default_rng(2)
     for k in range(2):
         image_io.write_image(tmp_path / 'photos' / f'p{k}.png', rng.random((24, 32, 3), dtype=np.float32))
-    exposure_errors.main(['photos', '--photos', str(tmp_path / 'photos'), '--out', str(tmp_path / 'out')])
+    exposure_errors.main(['photos', '--photos', str(tmp_path / 'photos'), '--out', str(tmp_path / 'out'),
+                          '--sets', 'clip', 'camera'])
     out = capsys.readouterr().out
-    scores = json.loads(out.strip().splitlines()[-1])['scores']
-    assert set(scores) == {'identity', 'clahe', 'grayworld_levels', 'gain_to_mean_0.45'}
-    assert scores['identity']['keep'] > 45 and scores['identity']['fix'] < scores['identity']['keep']
-    assert len(os.listdir(tmp_path / 'out' / 'renders')) == 10
+    sets = json.loads(out.strip().splitlines()[-1])['sets']
+    for kind in ('clip', 'camera'):
+        scores = sets[kind]['scores']
+        assert set(scores) == {'identity', 'clahe', 'grayworld_levels', 'gain_to_mean_0.45',
+                               *exposure_errors.CEILINGS}
+        assert scores['identity']['keep'] > 45 and scores['identity']['fix'] < scores['identity']['keep']
+        assert len(os.listdir(tmp_path / 'out' / kind / 'renders')) == 10
+        # A ceiling sees the reference: it beats doing nothing on every band, the curve most of all.
+        for band in ('-1.5', '-1.0', '+1.0', '+1.5'):
+            gain_gamma = scores['ceiling: gain + gamma fitted to the reference'][band]
+            assert scores['identity'][band] < gain_gamma <= scores['ceiling: best global tone curve'][band] + 0.5
 
 
 def test_a_training_step_is_scored_in_its_own_folder(tmp_path, monkeypatch, capsys):
@@ -60,8 +68,27 @@ def test_a_training_step_is_scored_in_its_own_folder(tmp_path, monkeypatch, caps
     monkeypatch.setattr(exposure_errors.subprocess, 'run', fake_evaluate)
     for step in (2000, 4000):
         exposure_errors.main(['photos', 'run', '--photos', str(tmp_path / 'photos'), '--out', str(tmp_path / 'out'),
-                              '--step', str(step)])
+                              '--step', str(step), '--sets', 'clip', 'scene', '--scenes', str(tmp_path / 'none')])
     assert [c[c.index('--step') + 1] for c in commands] == ['2000', '4000']
-    assert sorted(os.listdir(tmp_path / 'out')) == ['renders', 'run_step2000_seed0', 'run_step4000_seed0']
-    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])['scores']
+    assert sorted(os.listdir(tmp_path / 'out' / 'clip')) == ['renders', 'run_step2000_seed0', 'run_step4000_seed0']
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])['sets']['clip']['scores']
     assert scores['model photos/run_step4000 seed 0'] == scores['identity']     # the fake corrects nothing
+
+
+def test_ceilings_recover_a_global_change_and_scene_renders(tmp_path):
+    """The tone-curve ceiling undoes any global monotone map of 8-bit levels exactly; gain + gamma undoes
+    a gamma; the scene set renders linear TIFFs with a 0 EV reference whose mean is auto-exposed."""
+    rng = np.random.default_rng(4)
+    reference = np.round(rng.random((16, 16, 3), dtype=np.float32) * 255) / 255
+    curved = np.round(reference ** 2.0 * 255) / 255
+    assert exposure_errors.psnr(exposure_errors.tone_curve_ceiling(reference, curved), curved) == 100.0
+    assert exposure_errors.psnr(exposure_errors.gain_gamma_ceiling(reference, reference ** 2.0), reference ** 2.0) > 40
+    import tifffile
+    scene = (rng.random((40, 60, 3)) * 0.05 * 65535).astype(np.uint16)
+    scene[:5, :5] = 65535                                               # a highlight far above the rest
+    os.makedirs(tmp_path / 'scenes')
+    tifffile.imwrite(tmp_path / 'scenes' / 's.tif', scene)
+    refs = exposure_errors.render_all([str(tmp_path / 'scenes' / 's.tif')], str(tmp_path / 'r'), 'scene')
+    assert (refs['s'] @ np.array(util.LUM_WEIGHTS, np.float32)).mean() == pytest.approx(0.45, abs=0.01)
+    plus = image_io.read_image(tmp_path / 'r' / 's_ev+1.5.png')
+    assert plus.mean() > refs['s'].mean() and len(os.listdir(tmp_path / 'r')) == 5
