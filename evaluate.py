@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+import atomic
 import develop
 import recipes
 
@@ -241,22 +242,12 @@ def write_set(paths, writers):
     temporary names, then renamed into place with the retouched result last: a photo's set appears
     whole or not at all (a failure removes what was written), and an existing result means its set is
     complete (--skip-existing)."""
-    import image_io
-    staged, placed = [], []
-    try:
-        for name in sorted(writers, key=lambda n: n == 'retouched'):
-            folder = os.path.dirname(os.path.abspath(paths[name]))
-            os.makedirs(folder, exist_ok=True)
-            staged.append((image_io.temporary_path(folder, os.path.splitext(paths[name])[1]), paths[name]))
-            writers[name](staged[-1][0])
-        for tmp, path in staged:
-            os.replace(tmp, path)
-            placed.append(path)
-    except BaseException:
-        for path in [tmp for tmp, _ in staged] + placed:
-            if os.path.exists(path):
-                os.remove(path)
-        raise
+    names = sorted(writers, key=lambda n: n == 'retouched')
+    for name in names:
+        os.makedirs(os.path.dirname(os.path.abspath(paths[name])), exist_ok=True)
+    with atomic.publish([paths[name] for name in names]) as temporaries:
+        for name, tmp in zip(names, temporaries):
+            writers[name](tmp)
 
 
 def error_number(e):
@@ -327,7 +318,6 @@ def output_bases(files, out_dir):
 
 def prepare_output_dir(out_dir):
     """Creates --output-dir and makes sure files can be written there, before any work."""
-    import image_io
     existing = os.path.abspath(out_dir)
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
@@ -336,7 +326,7 @@ def prepare_output_dir(out_dir):
     probe = None
     try:
         os.makedirs(out_dir, exist_ok=True)
-        probe = image_io.temporary_path(out_dir, '.probe')
+        probe = atomic.temporary_path(out_dir, '.probe')
         open(probe, 'x').close()
     except OSError as e:
         raise Refused(f"--output-dir {out_dir}: cannot write there ({e.strerror}); choose another "

@@ -19,13 +19,14 @@ import re
 import shutil
 import stat
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 import zipfile
 
 import numpy as np
+
+import atomic
 
 PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
 RELEASE_URL = 'https://github.com/yuanming-hu/exposure_models/releases/download/v0.0.1/'
@@ -268,13 +269,16 @@ def finish(part, path, url):
 
 
 def extract(zip_path, dest_dir, folder):
-    """Extracts the archive's `folder` to dest_dir/folder: into a temporary folder first, then renamed."""
+    """Extracts the archive's `folder` to dest_dir/folder: into a temporary folder first, then renamed.
+    A killed extraction's folder is cleared first: it holds up to a whole archive's photos."""
+    atomic.remove_stale_temporaries(dest_dir)
     tmp = None
     try:
         with zipfile.ZipFile(zip_path) as archive:
             for info in archive.infolist():
                 check_zip_member(info, zip_path)
-            tmp = tempfile.mkdtemp(dir=dest_dir, prefix='.extract-')
+            tmp = atomic.temporary_path(dest_dir)
+            os.mkdir(tmp)
             archive.extractall(tmp)
         if not os.path.isdir(os.path.join(tmp, folder)):
             raise FetchError(f'{zip_path}: the archive holds no {folder}/ folder')
@@ -370,10 +374,12 @@ def build_pack(folder, dest, seed=0):
     if os.path.exists(out):
         raise FetchError(f'{out} already exists; move it away or pass another --dest')
     os.makedirs(out_dir, exist_ok=True)
+    atomic.remove_stale_temporaries(out_dir)     # a killed run's pack: up to 1.5 GB
     rng = np.random.default_rng(seed)
-    tmp = image_io.temporary_path(out_dir, '.npy')   # created by open_memmap: the usual permissions
-    try:
-        # Written crop by crop through a memory map: 5000 photos make a 1.5 GB pack.
+    # The meta file first, the pack last: the pack's presence means the pair is complete.
+    with atomic.publish([meta, out]) as (meta_tmp, tmp):
+        # Written crop by crop through a memory map: 5000 photos make a 1.5 GB pack. open_memmap
+        # creates the file: the usual permissions.
         pack = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.float32,
                                          shape=(PACK_CROPS * len(files), PACK_SIZE, PACK_SIZE, 3))
         progress = Progress('pack', len(files), unit='images')
@@ -389,16 +395,9 @@ def build_pack(folder, dest, seed=0):
         progress.close(len(files))
         pack.flush()
         del pack
-        text = json.dumps({'filenames': [os.path.basename(p) for p in files], 'source': os.path.abspath(folder),
-                           'seed': seed, 'encoding': 'prophoto (x^1.8)'}, indent=1)
-        with open(meta + '.tmp', 'w', encoding='utf-8') as f:
-            f.write(text)
-        os.replace(tmp, out)
-        os.replace(meta + '.tmp', meta)
-    finally:
-        for leftover in (tmp, meta + '.tmp'):
-            if os.path.exists(leftover):
-                os.remove(leftover)
+        with open(meta_tmp, 'x', encoding='utf-8') as f:
+            json.dump({'filenames': [os.path.basename(p) for p in files], 'source': os.path.abspath(folder),
+                       'seed': seed, 'encoding': 'prophoto (x^1.8)'}, f, indent=1)
     print(f'{out}: {PACK_CROPS * len(files)} crops of {len(files)} photos', file=sys.stderr)
     return out
 

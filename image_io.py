@@ -10,12 +10,12 @@ import errno
 import glob
 import io
 import os
-import secrets
 import sys
 
 import cv2
 import numpy as np
 
+import atomic
 import containers
 
 # Spec 3.1's luminance weights (R, G, B). They live here, not in util.py, so that reading images and
@@ -588,7 +588,7 @@ def image_statistics(img):
 
 
 # ----------------------------------------------------------------------------------------------
-# Image output (atomic: a temporary name in the same folder, then rename)
+# Image output (written atomically: atomic.py)
 
 OUTPUT_FORMATS = {'png': '.png', 'png16': '.png', 'tiff16': '.tif', 'jpeg': '.jpg'}
 # JPEG results: quality 95 without chroma subsampling (the edits are colour edits: 4:2:0 would halve
@@ -627,15 +627,6 @@ def quantize(img, bits):
     return np.rint(np.clip(img, 0.0, 1.0) * np.float32(scale)).astype(np.uint8 if bits == 8 else np.uint16)
 
 
-def temporary_path(folder, suffix):
-    """An unused hidden name in `folder` to write a file under before renaming it into place.
-
-    Unlike tempfile.mkstemp, which creates files readable by their owner only (0600), the caller
-    creates the file itself, so it gets the usual permissions (0666 less the umask).
-    """
-    return os.path.join(folder, f'.tmp-{secrets.token_hex(8)}{suffix}')
-
-
 def write_image(path, img, fmt=None, metadata=None):
     """Writes float RGB in [0, 1] (or uint8/uint16 RGB) atomically, with the usual permissions of a
     new file. fmt: png, png16, tiff16 or jpeg; by default from the extension (.tif/.tiff -> tiff16,
@@ -662,17 +653,11 @@ def write_image(path, img, fmt=None, metadata=None):
         os.makedirs(folder, exist_ok=True)
     except OSError as e:
         raise _output_error(path, e) from None
-    tmp = temporary_path(folder, OUTPUT_FORMATS[fmt])
     try:
-        with open(tmp, 'xb') as f:
+        with atomic.atomic_write(path) as f:
             {'tiff16': _write_tiff, 'jpeg': _write_jpeg}.get(fmt, _write_png)(f, arr, icc, exif)
-        os.replace(tmp, path)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        if isinstance(e, OSError):
-            raise _output_error(path, e) from None
-        raise
+    except OSError as e:
+        raise _output_error(path, e) from None
     return path
 
 

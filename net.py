@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import atomic
 from agent import STOPPED, Actor, act, split_seed, uniform
 from critic import Critic
 from filters import build_filters
@@ -318,10 +319,12 @@ class GAN:
             agent = self._actor_copy(dtype)
             for stored, weight in zip(agent.variables, self.agent.variables):
                 stored.assign(tf.cast(weight, dtype))
-        tmp = path + '.tmp'
-        tf.train.Checkpoint(agent=agent).write(tmp)
-        for suffix in ('.data-00000-of-00001', '.index'):    # index last: it makes the checkpoint visible
-            os.replace(tmp + suffix, path + suffix)
+        # TensorFlow names the checkpoint's files after a prefix; the index goes last: it makes the
+        # checkpoint visible.
+        prefix = atomic.temporary_path(os.path.dirname(os.path.abspath(path)))
+        suffixes = ('.data-00000-of-00001', '.index')
+        with atomic.publish([path + s for s in suffixes], [prefix + s for s in suffixes]):
+            tf.train.Checkpoint(agent=agent).write(prefix)
 
     def load_actor(self, path):
         """Loads the agent from an actor-only or a full checkpoint: a prefix, or a directory (its newest).

@@ -12,6 +12,8 @@ import zipfile
 
 import numpy as np
 
+import atomic
+
 REWARD, STOPPED, STEP = 0, 1, 2   # state indices (spec 4.1)
 CRITIC_PASSES = 640               # the original gives up after this many passes with no finished record
 
@@ -113,9 +115,8 @@ class ReplayMemory:
 
     def save(self, path):
         """Writes the pool (atomically) so a resumed run continues with the same trajectories."""
-        tmp = path + '.tmp.npz'
-        np.savez(tmp, images=self.images, states=self.states)
-        os.replace(tmp, path)
+        with atomic.atomic_write(path) as f:
+            np.savez(f, images=self.images, states=self.states)
 
     def load(self, path):
         """Restores a pool written by save(); returns False (pool unchanged) if there is none, or none

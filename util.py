@@ -13,6 +13,7 @@ import types
 import numpy as np
 import tensorflow as tf
 
+import atomic
 from image_io import LUM_WEIGHTS
 
 # ----------------------------------------------------------------------------------------------
@@ -42,15 +43,9 @@ def lum(img):
 # Files
 
 def write_json(path, obj):
-    """Writes obj as indented JSON atomically (a temporary file, then rename)."""
-    tmp = path + '.tmp'
-    try:
-        with open(tmp, 'w') as f:
-            json.dump(obj, f, indent=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):     # only after a failure: no half-written file left behind
-            os.remove(tmp)
+    """Writes obj as indented JSON atomically."""
+    with atomic.atomic_write(path, 'w') as f:
+        json.dump(obj, f, indent=1)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import skimage.data  # noqa: E402
 
+import atomic  # noqa: E402
 import evaluate  # noqa: E402
 import image_io  # noqa: E402
 import score  # noqa: E402
@@ -69,9 +70,9 @@ def main(argv=None):
         figure = image_io.write_image(os.path.join(args.out_dir, 'demo_before_after.jpg'),
                                       grid([row(images) for images in rows]))
         steps = os.path.join(args.out_dir, 'demo_steps.png')
-        tmp = image_io.temporary_path(args.out_dir, '.png')
-        shutil.copyfile(os.path.join(results, f'{evaluate.DEMO_PHOTOS[0][0]}_ev{evaluate.DEMO_PHOTOS[0][1]:+.1f}.png.steps.png'), tmp)
-        os.replace(tmp, steps)
+        source = os.path.join(results, f'{evaluate.DEMO_PHOTOS[0][0]}_ev{evaluate.DEMO_PHOTOS[0][1]:+.1f}.png.steps.png')
+        with open(source, 'rb') as f, atomic.atomic_write(steps) as out:
+            shutil.copyfileobj(f, out)
     print(f"wrote {figure} and {steps}")
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
+import atomic
 import containers
 import image_io
 import util
@@ -875,7 +876,7 @@ def test_write_failures_are_output_errors(tmp_path, monkeypatch, fmt, ext, fake_
     path = tmp_path / f'out{ext}'
     image_io.write_image(str(path), rgb8(), fmt)
     before = path.read_bytes()
-    monkeypatch.setattr(image_io, 'open', fake_open, raising=False)
+    monkeypatch.setattr(atomic, 'open', fake_open, raising=False)   # where write_image's file is opened
     with pytest.raises(image_io.OutputError) as e:
         image_io.write_image(str(path), rgb8(), fmt)
     assert str(e.value).startswith(f'{path}: cannot write the image: {message}')
