@@ -2,7 +2,8 @@
 bench/degradation_vs_rawpy.py and bench/exposure_errors.py's scene-linear validation.
 
 A scene-linear photo (a RAW decoded by LibRaw, or a linear 16-bit TIFF such as FiveK's) is auto-exposed
-once (the gain that brings its rendered mean sRGB luminance to 0.45, the mean of everyday photos), then
+once (its log-average luminance, the scene's "key", brought to middle grey 0.18, as a camera's average
+metering does; not by the rendered mean, which is the model-free gain baseline's own criterion), then
 rendered at every EV through a camera curve (data.camera_curve) that sees the scene's real highlights
 above display white; the 0 EV render is the reference a correction is scored against.
 """
@@ -28,7 +29,7 @@ BRADFORD_D50_TO_D65 = np.array([[0.9555766, -0.0230393, 0.0631636], [-0.0282895,
 XYZ_TO_SRGB = np.array([[3.2404542, -1.5371385, -0.4985314], [-0.9692660, 1.8760108, 0.0415560],
                         [0.0556434, -0.2040259, 1.0572252]])
 PROPHOTO_TO_SRGB = (XYZ_TO_SRGB @ BRADFORD_D50_TO_D65 @ PROPHOTO_TO_XYZ).astype(np.float32)
-MEAN_BRIGHTNESS = 0.45
+MIDDLE_GREY = 0.18
 
 
 def read_linear_tiff(path):
@@ -54,17 +55,10 @@ def render(linear, ev, curve):
     return np.round(image_io.linear_to_srgb(shown) * 255) / np.float32(255)
 
 
-def auto_exposure(linear, curve, mean=MEAN_BRIGHTNESS):
-    """The scene light scaled so that its render has mean sRGB luminance `mean` (bisection in EV)."""
-    weights = np.array(util.LUM_WEIGHTS, np.float32)
-    low, high = -12.0, 12.0
-    for _ in range(30):
-        ev = (low + high) / 2
-        if (render(linear, ev, curve) @ weights).mean() < mean:
-            low = ev
-        else:
-            high = ev
-    return linear * np.float32(2.0 ** ((low + high) / 2))
+def auto_exposure(linear, key=MIDDLE_GREY):
+    """The scene light scaled so that its log-average luminance is `key` (Reinhard et al.'s key value)."""
+    luminance = linear @ np.array(util.LUM_WEIGHTS, np.float32)
+    return linear * np.float32(key / np.exp(np.mean(np.log(luminance + 1e-4))))
 
 
 def rawpy_render(path, ev, preserve_highlights=1.0):

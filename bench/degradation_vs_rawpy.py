@@ -96,7 +96,7 @@ def main(argv=None):
         for name, curve in TRUTH_CURVES.items():
             cases = []
             for linear in scenes:
-                exposed = camera_renders.auto_exposure(linear, curve)
+                exposed = camera_renders.auto_exposure(linear)
                 zero_ev = camera_renders.render(exposed, 0.0, curve)
                 cases += [(camera_renders.render(exposed, ev, curve), zero_ev, ev) for ev in EVS]
             print_table(f"{len(tiffs)} linear TIFFs ({args.tiffs}), reference: {name} {curve}", compare(cases))

@@ -12,8 +12,8 @@ from RAW, in up to three sets (--sets):
   camera  the same photos taken back through the validation camera curve (data.VALIDATION_CURVE: a
           toe and a highlight shoulder) to scene light, scaled by 2^EV and rendered through it again;
   scene   scene-linear photos with their real highlights (--scenes DIR of 16-bit linear ProPhoto TIFFs,
-          default ../shared/data/fivek_linear; none of them is a training photo), auto-exposed and
-          rendered at each EV through the validation camera curve (bench/camera_renders.py); their
+          default ../shared/data/fivek_linear; none of them is a training photo), auto-exposed (log-average
+          luminance to 0.18) and rendered at each EV through the validation camera curve (bench/camera_renders.py); their
           0 EV render is the reference. Skipped when the folder is absent.
 Every method corrects all five renders of a photo, and per method the table reports, in dB (mean over
 photos):
@@ -73,7 +73,7 @@ def render_all(photos, folder, kind='clip'):
     for path in photos:
         stem = os.path.splitext(os.path.basename(path))[0]
         if kind == 'scene':
-            exposed = camera_renders.auto_exposure(camera_renders.read_linear_tiff(path), data.VALIDATION_CURVE)
+            exposed = camera_renders.auto_exposure(camera_renders.read_linear_tiff(path))
             renders = {ev: camera_renders.render(exposed, ev, data.VALIDATION_CURVE) for ev in EVS}
             originals[stem] = renders[0.0]
         else:
