@@ -28,6 +28,7 @@ AVIF_BRANDS = (b'avif', b'avis')   # the same container with AV1 inside: decoded
 HEAD_BYTES = 64                    # enough of a file's start for file_kind
 EXIF_PREFIX = b'Exif\x00\x00'      # how JPEG's APP1 segment (and read_metadata) starts an EXIF block
 MAX_ICC_BYTES = 1 << 24            # real colour profiles are kilobytes to a few megabytes
+PNG_DECODER_CHUNK = 1 << 20        # bytes: ancillary PNG chunks above this are not passed to OpenCV
 # JPEG markers: frame headers (they hold the size), and those without a length field.
 JPEG_FRAME_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 JPEG_STANDALONE_MARKERS = {0x01, *range(0xD0, 0xD8)}
@@ -119,6 +120,8 @@ def png_layout(data):
             exif = EXIF_PREFIX + data[start:start + length]
         elif kind == b'iCCP':
             icc = _inflate_icc(data[start:start + length])
+        elif kind == b'acTL':   # the animation control chunk: OpenCV would decode the first frame only
+            raise LayoutError("an animated PNG (APNG), not a photo; save the frame you want as PNG or JPEG")
         elif kind == b'IEND':
             break
     if data[pos - 12:pos] != PNG_END:    # the end chunk is always these bytes (its CRC included)
@@ -126,6 +129,23 @@ def png_layout(data):
     if size is None:
         raise damaged('PNG', 'no header chunk (IHDR)')
     return {'size': size, 'exif': exif, 'icc': icc}
+
+
+def png_pixels(data):
+    """A whole PNG's bytes without the ancillary chunks larger than PNG_DECODER_CHUNK (XMP, text,
+    EXIF), which OpenCV's decoder refuses as if the file were damaged; the same bytes if it has none.
+    Its metadata is read from the original bytes (png_layout)."""
+    kept, pos, large = [data[:len(PNG_SIGNATURE)]], len(PNG_SIGNATURE), False
+    while pos + 12 <= len(data):
+        length, kind = struct.unpack_from('>I4s', data, pos)
+        end = pos + 12 + length
+        ancillary = kind[0] & 0x20       # a lower-case first letter: not needed to decode the image
+        if ancillary and length > PNG_DECODER_CHUNK:
+            large = True
+        else:
+            kept.append(data[pos:end])
+        pos = end
+    return b''.join(kept) if large else data
 
 
 def _inflate_icc(body):

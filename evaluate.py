@@ -283,9 +283,9 @@ def gather_inputs(items, tally):
     """Command-line items -> the files to process, each real file once. A folder that holds no
     images is reported as skipped (a folder named x.jpg included)."""
     import image_io
-    files, seen = [], {}
+    files, seen, passed_over = [], {}, []
     for item in items:
-        found = image_io.list_images([item])
+        found = image_io.list_images([item], passed_over)
         if os.path.isdir(item) and not found:
             tally.skip(f"{item}: a folder without images (JPEG, PNG, TIFF or camera RAW files)")
         for path in found:
@@ -295,6 +295,8 @@ def gather_inputs(items, tally):
                 continue
             seen[real] = path
             files.append(path)
+    if passed_over:     # sidecars and macOS '._' files: expected beside photos, not errors
+        print(image_io.passed_over_note(passed_over))
     return files
 
 

@@ -6,11 +6,15 @@ filters. Every unusable input raises ImageError naming the file and the fix; eve
 OutputError.
 The files' bytes (kind, completeness, EXIF and profile) are containers.py's job.
 """
+import contextlib
 import errno
 import glob
 import io
 import os
+import stat
 import sys
+import threading
+import warnings
 
 import cv2
 import numpy as np
@@ -127,12 +131,48 @@ KIND_NAMES = {'png': 'PNG', 'jpeg': 'JPEG', 'webp': 'WebP'}
 ORIENTATION_TAG = 0x0112           # EXIF/TIFF Orientation
 
 
+MAX_NAME_BYTES = 255      # one name in a path, on every common file system
+
+
+def _reading_problem(path, e):
+    """What an OSError met reading `path` means for the user, and the fix."""
+    if e.errno == errno.ENOENT:
+        return 'no such file'
+    if e.errno == errno.EACCES:
+        return 'permission denied: make the file readable (and its folders searchable), or copy it'
+    if e.errno == errno.ENAMETOOLONG:
+        longest = max(len(os.fsencode(part)) for part in path.split(os.sep))
+        if longest > MAX_NAME_BYTES:
+            return (f'a name in the path is {longest} bytes long, longer than file systems allow '
+                    f'({MAX_NAME_BYTES} bytes): check the name, or rename the file')
+        return f'the path is too long ({len(os.fsencode(path)):,} bytes): move the file to a shorter path'
+    if e.errno == errno.ENOTDIR:
+        return 'a part of the path is a file, not a folder'
+    return f'cannot read the file ({e.strerror or e})'
+
+
 def _read_bytes(path, count=-1):
     try:
         with open(path, 'rb') as f:
             return f.read(count)
     except OSError as e:
-        raise ImageError(f"{path}: cannot read the file ({e.strerror})") from None
+        raise ImageError(f"{path}: {_reading_problem(path, e)}") from None
+
+
+_WARNINGS_LOCK = threading.Lock()    # catch_warnings swaps process-wide state: one block at a time
+
+
+@contextlib.contextmanager
+def _named_warnings(path, quiet=False):
+    """Python warnings raised inside (Pillow's "Truncated File Read" for a corrupt EXIF block, ...)
+    printed once each with the file's name, instead of the library's line without it; quiet: not
+    printed (said when the file was read)."""
+    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        yield
+    if not quiet:
+        for message in dict.fromkeys(str(w.message) for w in caught):
+            print(f"warning: {path}: {message}", file=sys.stderr)
 
 
 def _damaged(path, kind, detail):
@@ -175,6 +215,8 @@ def _read_with_opencv(path, kind):
     _check_size(path, *layout['size'])
     if kind == 'webp':
         _warn_if_zero_padded(path, data, 'WebP')
+    if kind == 'png':
+        data = containers.png_pixels(data)
     try:
         arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as e:
@@ -183,17 +225,18 @@ def _read_with_opencv(path, kind):
         raise _damaged(path, KIND_NAMES[kind], 'OpenCV cannot decode it')
     if arr.ndim == 3 and arr.shape[2] >= 3:   # OpenCV gives BGR(A); RGB comes out contiguous
         arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB if arr.shape[2] == 3 else cv2.COLOR_BGRA2RGB)
-    return arr, _exif_orientation(layout['exif'])
+    return arr, _exif_orientation(layout['exif'], path)
 
 
-def _exif_orientation(exif):
+def _exif_orientation(exif, path):
     """The Orientation (1-8) of an EXIF block; 1 when absent, unreadable or invalid, as viewers do."""
     if not exif:
         return 1
     from PIL import Image
     block = Image.Exif()
     try:
-        block.load(exif)
+        with _named_warnings(path):
+            block.load(exif)
         value = block.get(ORIENTATION_TAG, 1)
     except Exception:  # Pillow raises many types for malformed EXIF; viewers then ignore it too
         return 1
@@ -308,7 +351,8 @@ def _open_avif(path, data):
         raise ImageError(f"{path}: AVIF needs a Pillow with AVIF support (pip install -U Pillow: its "
                          "wheels include it from version 11.3)")
     try:
-        return Image.open(io.BytesIO(data), formats=['AVIF'])
+        with _named_warnings(path):
+            return Image.open(io.BytesIO(data), formats=['AVIF'])
     except (UnidentifiedImageError, OSError, ValueError) as e:
         detail = 'Pillow cannot read its headers' if isinstance(e, UnidentifiedImageError) else f'Pillow: {e}'
         raise _damaged(path, 'AVIF', detail) from None
@@ -342,7 +386,7 @@ def _read_avif(path):
         # scale is 65535 (1023 -> 65535).
         depth = max(bits, int(arr.max()).bit_length())
         arr = arr << (16 - depth) | arr >> (2 * depth - 16)
-    return _hdr_as_sdr(path, arr, properties, 'AVIF'), _exif_orientation(image.info.get('exif'))
+    return _hdr_as_sdr(path, arr, properties, 'AVIF'), _exif_orientation(image.info.get('exif'), path)
 
 
 def _imagecodecs_avif(path, bits):
@@ -440,11 +484,13 @@ def hdr_to_sdr(signal, transfer, primaries):
 
 def _check_file(path):
     """The checks every reader shares: the file exists, is a file, is not empty, has a known type."""
-    if not os.path.exists(path):
-        raise ImageError(f"{path}: no such file")
-    if os.path.isdir(path):
+    try:
+        info = os.stat(path)
+    except OSError as e:   # not only a missing file: a folder without permission, a name too long
+        raise ImageError(f"{path}: {_reading_problem(path, e)}") from None
+    if stat.S_ISDIR(info.st_mode):
         raise ImageError(f"{path}: is a folder, not an image")
-    if os.path.getsize(path) == 0:
+    if info.st_size == 0:
         raise ImageError(f"{path}: empty file")
     ext = os.path.splitext(path)[1].lower()
     if ext not in IMAGE_EXTENSIONS:
@@ -472,6 +518,9 @@ def read_samples(path, raw_curve='linear'):
         return _to_rgb(_read_raw(path, raw_curve), path)
     if kind == 'heif':
         return _to_rgb(_read_heif(path), path)
+    if kind is None and is_companion_file(path):
+        raise ImageError(f"{path}: a macOS metadata file (the companion of {os.path.basename(path)[2:]} that "
+                         "macOS writes on other disks), not a photo; leave it out")
     if kind is None:
         raise ImageError(f"{path}: cannot decode: the content is not JPEG, PNG or TIFF (nor WebP, HEIC or AVIF); "
                          "the file may be corrupt or in another format: re-export it as JPEG, PNG or TIFF")
@@ -529,7 +578,7 @@ def _tiff_exif(path):
     from PIL import Image, TiffImagePlugin
     try:
         # The plugin class, not Image.open: that refuses images over 179 MP, below MAX_PIXELS.
-        with TiffImagePlugin.TiffImageFile(path) as tif:
+        with _named_warnings(path), TiffImagePlugin.TiffImageFile(path) as tif:
             source, block = tif.getexif(), Image.Exif()
             for tag in DESCRIPTIVE_TAGS:
                 if tag in source:
@@ -560,22 +609,59 @@ def load_linear(path, encoding=None):
     return linearize(read_image(path), encoding or default_encoding(path))
 
 
-def list_images(items):
+def is_companion_file(path):
+    """A macOS metadata file ('._' and the photo's name: its resource fork and Finder data, which macOS
+    writes beside every file it copies to a disk formatted for Windows or a network share)."""
+    return os.path.basename(path).startswith('._')
+
+
+def _is_photo_name(name):
+    return name.lower().endswith(IMAGE_EXTENSIONS) and not is_companion_file(name)
+
+
+def _glob(pattern):
+    """glob.glob, sorted, where the folders that exist as written are taken literally: 'shoot[1]/*.jpg'
+    finds the files of the folder shoot[1] (as a pattern, [1] would mean the folder shoot1)."""
+    head = os.path.dirname(pattern)
+    while head and not os.path.isdir(head):
+        head = os.path.dirname(head)
+    literal = glob.escape(head) + pattern[len(head):] if head else pattern
+    return sorted(glob.glob(literal)) or sorted(glob.glob(pattern))
+
+
+def list_images(items, passed_over=None):
     """Expands files, folders (supported images inside, sorted) and glob patterns, in order.
 
-    Names that match nothing are kept, so the caller reports them as missing files.
+    Names that match nothing are kept, so the caller reports them as missing files. Files met in
+    folders or globs that are not photos (sidecars such as .xmp, .thm, .aae; macOS '._' files) are left
+    out, and appended to the list passed_over if one is given (passed_over_note says them once).
     """
     out = []
     for item in items:
         item = os.fspath(item)
         if os.path.isdir(item):
-            out += sorted(os.path.join(item, f) for f in os.listdir(item)
-                          if f.lower().endswith(IMAGE_EXTENSIONS))
+            found = [os.path.join(item, f) for f in sorted(os.listdir(item))]
         elif any(c in item for c in '*?[') and not os.path.exists(item):
-            out += sorted(glob.glob(item)) or [item]
+            found = _glob(item)
+            if not found:
+                out.append(item)
+                continue
         else:
             out.append(item)
+            continue
+        found = [f for f in found if _is_photo_name(f) or not os.path.isdir(f)]   # other folders: not met
+        out += [f for f in found if _is_photo_name(f)]
+        if passed_over is not None:
+            passed_over += [f for f in found if not _is_photo_name(f)]
     return out
+
+
+def passed_over_note(paths):
+    """One line for the files list_images passed over (some)."""
+    kinds = sorted({'macOS ._ files' if is_companion_file(p) else os.path.splitext(p)[1].lower() or 'no extension'
+                    for p in paths})
+    return (f"note: passed over {len(paths)} file{'s' if len(paths) > 1 else ''} in the folders and patterns "
+            f"given that are not photos ({', '.join(kinds[:6])}{', ...' if len(kinds) > 6 else ''})")
 
 
 def image_statistics(img):
@@ -594,6 +680,7 @@ OUTPUT_FORMATS = {'png': '.png', 'png16': '.png', 'tiff16': '.tif', 'jpeg': '.jp
 # JPEG results: quality 95 without chroma subsampling (the edits are colour edits: 4:2:0 would halve
 # the colour resolution they were applied at).
 JPEG_OPTIONS = [cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+JPEG_MAX_SIDE = 65500      # OpenCV's JPEG encoder's limit (the format's own is 65,535 pixels a side)
 
 
 class OutputError(OSError):
@@ -644,6 +731,10 @@ def write_image(path, img, fmt=None, metadata=None):
     fmt = fmt or ('tiff16' if ext in TIFF_EXTENSIONS else 'jpeg' if ext in ('.jpg', '.jpeg') else 'png')
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"unknown output format {fmt!r}; use one of {', '.join(OUTPUT_FORMATS)}")
+    if fmt == 'jpeg' and max(img.shape[:2]) > JPEG_MAX_SIDE:
+        raise OutputError(f"{path}: cannot write the image: JPEG holds at most {JPEG_MAX_SIDE:,} pixels a side "
+                          f"and this image is {img.shape[1]:,}x{img.shape[0]:,}; use --format png16 or tiff16 "
+                          "(or png) for it")
     bits = 8 if fmt in ('png', 'jpeg') else 16
     arr = img if img.dtype in (np.uint8, np.uint16) else quantize(img, bits)
     exif = _upright_exif((metadata or {}).get('exif'), arr.shape)
@@ -701,12 +792,13 @@ def _upright_exif(exif, shape):
     from PIL import Image
     block = Image.Exif()
     try:
-        block.load(exif)
-        block[ORIENTATION_TAG] = 1
-        sub = block.get_ifd(EXIF_IFD)
-        if 0xA002 in sub or 0xA003 in sub:    # PixelXDimension, PixelYDimension
-            sub[0xA002], sub[0xA003] = shape[1], shape[0]
-        return block.tobytes()
+        with _named_warnings(None, quiet=True):    # said with the input's name when it was read
+            block.load(exif)
+            block[ORIENTATION_TAG] = 1
+            sub = block.get_ifd(EXIF_IFD)
+            if 0xA002 in sub or 0xA003 in sub:    # PixelXDimension, PixelYDimension
+                sub[0xA002], sub[0xA003] = shape[1], shape[0]
+            return block.tobytes()
     except Exception:  # Pillow raises many types for malformed EXIF
         return None
 
