@@ -62,13 +62,13 @@ def layout(data, kind):
 
 
 def jpeg_layout(data):
-    """Reads a JPEG's headers and checks that an end-of-image marker follows its first scan: libjpeg
+    """Reads a JPEG's headers (and its number of colour components: 1 grey, 3 colour, 4 CMYK) and checks that an end-of-image marker follows its first scan: libjpeg
     decodes a cut-off file with grey for the missing part and only prints a warning. (A search from
     the start could find the end of the EXIF thumbnail, itself a complete JPEG.)"""
-    size, exif, icc, end = None, None, {}, 0
+    size, exif, icc, end, components = None, None, {}, 0, 3
     for marker, body, end in _jpeg_segments(data):
-        if marker in JPEG_FRAME_MARKERS and len(body) >= 5:
-            height, width = struct.unpack_from('>HH', body, 1)
+        if marker in JPEG_FRAME_MARKERS and len(body) >= 6:
+            height, width, components = struct.unpack_from('>HHB', body, 1)
             size = (width, height)
         elif marker == 0xE1 and body.startswith(EXIF_PREFIX) and exif is None:
             exif = body
@@ -78,7 +78,8 @@ def jpeg_layout(data):
         raise damaged('JPEG', 'no frame header before the image data')
     if data.find(b'\xff\xd9', end) < 0:
         raise damaged('JPEG', 'the image data stops before its end marker')
-    return {'size': size, 'exif': exif, 'icc': b''.join(icc[k] for k in sorted(icc)) or None}
+    return {'size': size, 'exif': exif, 'icc': b''.join(icc[k] for k in sorted(icc)) or None,
+            'components': components}
 
 
 def _jpeg_segments(data):

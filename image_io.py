@@ -217,6 +217,8 @@ def _read_with_opencv(path, kind):
         _warn_if_zero_padded(path, data, 'WebP')
     if kind == 'png':
         data = containers.png_pixels(data)
+    if kind == 'jpeg' and layout['components'] == 4:
+        return _read_cmyk_jpeg(path, data, layout['icc']), _exif_orientation(layout['exif'], path)
     try:
         arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as e:
@@ -226,6 +228,39 @@ def _read_with_opencv(path, kind):
     if arr.ndim == 3 and arr.shape[2] >= 3:   # OpenCV gives BGR(A); RGB comes out contiguous
         arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB if arr.shape[2] == 3 else cv2.COLOR_BGRA2RGB)
     return arr, _exif_orientation(layout['exif'], path)
+
+
+def _read_cmyk_jpeg(path, data, icc):
+    """A CMYK JPEG (a print separation, some stock photos) as sRGB: through its colour profile with
+    LittleCMS (Pillow's ImageCms), as an editor shows it; without a usable profile by the plain
+    conversion (each ink taking its share of light away), with a note. (OpenCV gives the plain one.)"""
+    from PIL import ImageCms, JpegImagePlugin
+    try:
+        image = JpegImagePlugin.JpegImageFile(io.BytesIO(data))   # the plugin: Image.open refuses > 179 MP
+        image.load()        # Adobe's inverted CMYK is undone by Pillow
+    except Exception as e:  # Pillow raises many types for damaged files
+        raise _damaged(path, 'JPEG', f'Pillow: {e}') from None
+    why = 'it has no colour profile'
+    if icc:
+        try:
+            rgb = ImageCms.profileToProfile(image, ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+                                            ImageCms.createProfile('sRGB'), outputMode='RGB')
+            _note_once(path, "a CMYK JPEG, converted to sRGB through its colour profile as it is read")
+            return np.array(rgb)
+        except ImageCms.PyCMSError as e:
+            why = f'its colour profile cannot be used ({e})'
+    _note_once(path, f"a CMYK JPEG and {why}: converted to RGB without one (each ink taking its share of "
+                     "light away), so its colours may differ from what an editor shows")
+    return np.array(image.convert('RGB'))
+
+
+_NOTED = set()     # (file, note) already said by this process: evaluate.py reads a big photo twice
+
+
+def _note_once(path, message):
+    if (path, message) not in _NOTED:
+        _NOTED.add((path, message))
+        print(f"note: {path}: {message}")
 
 
 def _exif_orientation(exif, path):
@@ -427,9 +462,6 @@ def _hdr_colour(properties):
     return None
 
 
-_HDR_NOTED = set()     # the HDR files already noted by this process
-
-
 def _hdr_as_sdr(path, arr, properties, kind):
     """A decoded HEIC/AVIF: an HDR one tone mapped to 16-bit SDR sRGB (hdr_to_sdr), saying so, as the
     models learned from SDR photos; an SDR one as it is."""
@@ -438,10 +470,8 @@ def _hdr_as_sdr(path, arr, properties, kind):
         return arr
     transfer, primaries = colour
     name = PRIMARIES[primaries][0] if primaries in PRIMARIES else 'primaries not given: BT.2020 assumed'
-    if path not in _HDR_NOTED:     # evaluate.py reads a big photo again when developing it: one note
-        _HDR_NOTED.add(path)
-        print(f"note: {path}: an HDR {kind} image ({transfer}, {name}), tone mapped to SDR as it is read "
-              f"({REFERENCE_WHITE:.0f}-nit white shown as white, brighter highlights compressed)")
+    _note_once(path, f"an HDR {kind} image ({transfer}, {name}), tone mapped to SDR as it is read "
+                     f"({REFERENCE_WHITE:.0f}-nit white shown as white, brighter highlights compressed)")
     return np.round(hdr_to_sdr(to_float(_to_rgb(arr, path)), transfer, primaries) * 65535).astype(np.uint16)
 
 
@@ -543,18 +573,31 @@ def read_metadata(path):
     """
     path = os.fspath(path)
     kind = _check_file(path)
+    icc = exif = None
     if kind in ('png', 'jpeg', 'webp'):
         layout = _layout(_read_bytes(path), path, kind)
-        return {'icc_profile': layout['icc'], 'exif': layout['exif']}
-    if kind in ('heif', 'avif'):
+        icc, exif = layout['icc'], layout['exif']
+    elif kind in ('heif', 'avif'):
         data = _read_bytes(path)
         info = (_open_heif if kind == 'heif' else _open_avif)(path, data).info
         # An HDR image's pixels are read as sRGB (_hdr_as_sdr): its own profile no longer describes them.
         icc = None if _hdr_colour(containers.item_properties(data)) else info.get('icc_profile') or None
-        return {'icc_profile': icc, 'exif': containers.exif_block(info.get('exif'))}
-    if kind == 'tiff':
-        return {'icc_profile': _tiff_icc(path), 'exif': _tiff_exif(path)}
-    return {'icc_profile': None, 'exif': None}
+        exif = containers.exif_block(info.get('exif'))
+    elif kind == 'tiff':
+        icc, exif = _tiff_icc(path), _tiff_exif(path)
+    return {'icc_profile': _rgb_profile(path, icc), 'exif': exif}
+
+
+def _rgb_profile(path, icc):
+    """The input's colour profile if it describes RGB values, as the results hold. A CMYK one (its
+    pixels were converted to sRGB when read), a grey or a Lab one would make viewers misread the
+    results or ignore the profile: it is left out, with a note, and the results are plain sRGB."""
+    space = icc[16:20] if icc and len(icc) >= 128 else b'RGB '     # the header's data colour space
+    if space == b'RGB ':
+        return icc
+    _note_once(path, f"its {space.decode('latin-1').strip() or 'unknown'} colour profile does not describe "
+                     "RGB results and is left out of them (they are plain sRGB)")
+    return None
 
 
 def _tiff_icc(path):

@@ -1,10 +1,14 @@
-"""Inputs read as they are meant, on files built here (no shared data): the reading-side messages
+"""Inputs read as they are meant, on files built here (no shared data): CMYK JPEGs (through their
+colour profile) and profiles that cannot describe RGB results, the reading-side messages
 (permission denied, names too long), animated and metadata-heavy PNGs, library warnings with the file's
 name, sidecars and macOS '._' files in folders and globs, folders with brackets in globs, JPEG's size
 limit on writing. All images are tiny.
 """
 import errno
+import io
+import itertools
 import os
+import struct
 
 import cv2
 import numpy as np
@@ -35,6 +39,80 @@ def with_png_chunk(png, kind, body):
 def write(path, data):
     path.write_bytes(data)
     return str(path)
+
+
+# ----------------------------------------------------------------------------------------------
+# CMYK JPEGs and colour profiles
+
+def s15(x):
+    return struct.pack('>i', round(x * 65536))
+
+
+def lab8(L, a, b):
+    return bytes([round(L * 255 / 100), round(a + 128), round(b + 128)])
+
+
+def icc_profile(space, tags=()):
+    """An ICC v2 profile (header, tag table, tags) of a device class and colour space, to Lab."""
+    tags = [(b'wtpt', b'XYZ ' + bytes(4) + s15(0.9642) + s15(1.0) + s15(0.8249)), *tags]
+    offset, table, body = 128 + 4 + 12 * len(tags), b'', b''
+    for sig, data in tags:
+        data += bytes(-len(data) % 4)
+        table += sig + struct.pack('>II', offset + len(body), len(data))
+        body += data
+    header = (struct.pack('>I', offset + len(body)) + b'lcms' + bytes([2, 0x10, 0, 0]) + b'prtr' + space
+              + b'Lab ' + bytes(12) + b'acsp' + bytes(28) + s15(0.9642) + s15(1.0) + s15(0.8249) + bytes(48))
+    return header + struct.pack('>I', len(tags)) + table + body
+
+
+def cyan_prints_red():
+    """A CMYK printer profile that no plain conversion could guess: no ink is white, black ink black,
+    cyan ink alone red (Lab 50, 70, 50), any other ink grey (its A2B0 table: 2 points per ink)."""
+    grid = b''.join(lab8(0, 0, 0) if k else lab8(100, 0, 0) if not (c or m or y) else
+                    lab8(50, 70, 50) if (c, m, y) == (1, 0, 0) else lab8(50, 0, 0)
+                    for c, m, y, k in itertools.product((0, 1), repeat=4))
+    ramp = bytes(range(256))
+    table = (b'mft1' + bytes(4) + bytes([4, 3, 2, 0]) + b''.join(s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+             + ramp * 4 + grid + ramp * 3)
+    return icc_profile(b'CMYK', [(b'A2B0', table)])
+
+
+def cmyk_jpeg(icc):
+    """Cyan ink on the left half, magenta on the right."""
+    from PIL import Image
+    ink = np.zeros((24, 32, 4), np.uint8)
+    ink[:, :16, 0] = ink[:, 16:, 1] = 255
+    buf = io.BytesIO()
+    Image.fromarray(ink, 'CMYK').save(buf, 'JPEG', quality=95, **({'icc_profile': icc} if icc else {}))
+    return buf.getvalue()
+
+
+def test_cmyk_jpeg_is_converted_through_its_profile(tmp_path, capsys):
+    path = write(tmp_path / 'print.jpg', cmyk_jpeg(cyan_prints_red()))
+    rgb = image_io.read_samples(path).astype(int)
+    cyan, magenta = rgb[:, :12].mean(axis=(0, 1)), rgb[:, 20:].mean(axis=(0, 1))
+    assert cyan[0] > 200 and cyan[1] < 80 and cyan[2] < 80, cyan         # red, as the profile says
+    assert np.ptp(magenta) < 6 and 100 < magenta[0] < 140, magenta       # grey
+    assert 'CMYK JPEG, converted to sRGB through its colour profile' in capsys.readouterr().out
+    assert image_io.read_metadata(path)['icc_profile'] is None          # never a CMYK profile in RGB results
+
+
+def test_cmyk_jpeg_without_profile_is_converted_plainly_with_a_note(tmp_path, capsys):
+    path = write(tmp_path / 'plain.jpg', cmyk_jpeg(None))
+    rgb = image_io.read_samples(path).astype(int)
+    assert np.abs(rgb[:, :12] - [0, 255, 255]).max() < 8 and np.abs(rgb[:, 20:] - [255, 0, 255]).max() < 8
+    assert f'{path}: a CMYK JPEG and it has no colour profile' in capsys.readouterr().out
+
+
+def test_grey_profile_is_not_copied_into_rgb_results(tmp_path, capsys):
+    grey = icc_profile(b'GRAY')
+    png = containers.png_with_metadata(encoded('.png', picture()[..., :1]), grey, None)
+    path = write(tmp_path / 'grey.png', png)
+    assert image_io.read_metadata(path)['icc_profile'] is None
+    assert 'GRAY colour profile does not describe RGB results' in capsys.readouterr().out
+    rgb = icc_profile(b'RGB ')
+    assert image_io.read_metadata(write(tmp_path / 'rgb.png', containers.png_with_metadata(
+        encoded('.png', picture()), rgb, None)))['icc_profile'] == rgb
 
 
 # ----------------------------------------------------------------------------------------------
