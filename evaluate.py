@@ -168,7 +168,7 @@ class PhotoError(Exception):
 def model_places(config, name):
     """Where models/<config>/<name> is looked for: below the working directory, then the project."""
     import util
-    places = [os.path.join('models', config, name), os.path.join(util.PROJECT_DIR, 'models', config, name)]
+    places = [util.model_dir(config, name, root) for root in ('models', os.path.join(util.PROJECT_DIR, 'models'))]
     return places[:1] if os.path.realpath(places[0]) == os.path.realpath(places[1]) else places
 
 
@@ -177,7 +177,10 @@ def find_model(config, name):
     if config not in util.available_configs():
         raise Refused(f"unknown config {config!r}; available configs: {', '.join(util.available_configs())} "
                       f"(config_<name>.py in {util.PROJECT_DIR})")
-    places = model_places(config, name)
+    try:
+        places = model_places(config, name)
+    except ValueError as e:
+        raise Refused(str(e))
     for place in places:
         if os.path.isdir(place):
             return place
@@ -200,7 +203,10 @@ def load_model(config, name, step):
     import util
     model_dir = find_model(config, name)
     snapshot = os.path.join(model_dir, 'config.json')
-    cfg = util.load_snapshot(snapshot, config) if os.path.exists(snapshot) else util.load_config(config)
+    try:
+        cfg = util.load_snapshot(snapshot, config) if os.path.exists(snapshot) else util.load_config(config)
+    except ValueError as e:
+        raise Refused(str(e))
     gan = net.GAN(cfg, training=False)
     # {step: prefix}: full checkpoints (ours or the original's), then a run's kept actors (actors/actor-N)
     available = {**net.checkpoint_steps(os.path.join(model_dir, 'actors')), **net.checkpoint_steps(model_dir)}
@@ -503,8 +509,17 @@ def read_domain(model_dir):
     path = os.path.join(model_dir, 'input_domain.json')
     if not os.path.exists(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    import data
+    try:
+        with open(path, 'rb') as f:
+            domain = json.loads(f.read())
+        ranges = [[float(v) for v in domain[name]] for name in data.DOMAIN_STATISTICS]
+        if all(len(r) >= 2 for r in ranges) and isinstance(domain['encoding'], str):
+            return domain
+    except (ValueError, TypeError, KeyError):   # not JSON, or not the statistics data.input_domain writes
+        pass
+    raise Refused(f"{path} is damaged; copy it again with the model, or delete it (photos far outside the "
+                  "training inputs are then not warned about)")
 
 
 def warn_outside_domain(domain, low_res, path, model):

@@ -57,17 +57,30 @@ def parse_args(argv):
 
 def load_or_create_config(args, overrides, model_dir):
     """A new model snapshots its config; a resumed one reuses the snapshot (plus new overrides)."""
+    import net
     import util
     snapshot = os.path.join(model_dir, 'config.json')
     cfg = util.load_config(args.config, overrides)       # validates the name and the overrides
     if os.path.exists(snapshot):
-        cfg = util.apply_overrides(util.load_snapshot(snapshot, args.config), overrides)
+        try:
+            cfg = util.apply_overrides(util.load_snapshot(snapshot, args.config), overrides)
+        except ValueError as e:
+            raise cannot_resume(model_dir, e)
+    elif net.checkpoint_steps(model_dir):
+        # The config file's defaults may differ from what the checkpoints were trained with (a batch
+        # of 4 would become 64), so resuming on them would silently change the run.
+        raise cannot_resume(model_dir, f"its checkpoints have no {snapshot} (the settings they were "
+                                       "trained with); copy it back (an export of this model holds one)")
     check_counts(cfg)
-    os.makedirs(model_dir, exist_ok=True)
     util.write_json(snapshot, util.config_to_dict(cfg))
     with open(os.path.join(model_dir, 'commands.txt'), 'a') as f:
         f.write(' '.join(['python', 'train.py', args.config, args.model_name] + overrides) + '\n')
     return cfg
+
+
+def cannot_resume(model_dir, why):
+    return SystemExit(f"error: cannot resume {model_dir}: {why}; or, to start this model again from "
+                      f"iteration 0, move {model_dir} aside")
 
 
 # The least value of each count a run can train with (0 iterations still runs iteration 0).
@@ -95,6 +108,8 @@ def check_counts(cfg):
 # Files a start writes before it knows the data loads, and TensorFlow's list of checkpoints.
 START_FILES = ('config.json', 'commands.txt')
 CHECKPOINT_LIST = 'checkpoint'
+# Held by the run training the folder (lock_model).
+LOCK_FILE = 'train.lock'
 
 
 def read_start_files(model_dir):
@@ -108,23 +123,71 @@ def read_start_files(model_dir):
     return contents
 
 
-def undo_failed_start(model_dir, existed, before):
+def make_model_dir(model_dir):
+    """Creates the model folder and its missing parents -> the resolved paths of the folders this
+    call created, topmost first: all that a failed start may remove."""
+    missing, folder = [], model_dir
+    while folder and not os.path.isdir(folder):
+        missing.insert(0, folder)
+        folder = os.path.dirname(folder)
+    created = []
+    for folder in missing:
+        try:
+            os.mkdir(folder)
+            created.append(os.path.realpath(folder))
+        except FileExistsError:           # made meanwhile by another run, or a file in the way
+            if not os.path.isdir(folder):
+                raise
+    return created
+
+
+def lock_model(model_dir):
+    """Holds the model folder for this run, so that a second run on it is refused instead of mixing
+    its checkpoints in: an exclusive flock on LOCK_FILE, which the OS releases when the process ends
+    however it ends (a run killed with -9 leaves no stale lock). -> the open lock file."""
+    import fcntl
+    import socket
+    lock = open(os.path.join(model_dir, LOCK_FILE), 'a+')
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or 'a run that is just starting'
+        lock.close()
+        raise SystemExit(f"error: {model_dir} is being trained by another run ({holder}); wait for it "
+                         "to end or stop it, or train under another model name")
+    lock.truncate(0)
+    lock.write(f"process {os.getpid()} on {socket.gethostname()}, started "
+               f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+    lock.flush()
+    return lock
+
+
+def undo_failed_start(model_dir, created, before):
     """After a run that stopped with an error without saving a checkpoint (e.g. an empty input folder),
-    the next command must not inherit its overrides: a model folder it created is removed, an
-    existing one gets its config.json and commands.txt back. A run that saved keeps everything."""
+    the next command must not inherit its overrides: the folders this start created are removed
+    (compared by resolved path, so a name can never reach another folder), an existing model folder
+    gets its config.json and commands.txt back. A run that saved keeps everything."""
     import shutil
     if read_start_files(model_dir)[CHECKPOINT_LIST] != before[CHECKPOINT_LIST]:
         return
-    if not existed:
-        shutil.rmtree(model_dir, ignore_errors=True)
-        return
-    for name in START_FILES:
-        path = os.path.join(model_dir, name)
-        if before[name] is not None:
-            with open(path, 'wb') as f:
-                f.write(before[name])
-        elif os.path.exists(path):
-            os.remove(path)
+    real = os.path.realpath(model_dir)
+    if real in created:
+        shutil.rmtree(real, ignore_errors=True)
+    else:
+        for name in START_FILES:
+            path = os.path.join(model_dir, name)
+            if before[name] is not None:
+                with open(path, 'wb') as f:
+                    f.write(before[name])
+            elif os.path.exists(path):
+                os.remove(path)
+    for folder in reversed(created):      # the parents this start made, if nothing else is in them now
+        if folder != real:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
 
 
 def stop_gracefully(signum, frame):
@@ -132,17 +195,39 @@ def stop_gracefully(signum, frame):
 
 
 def main(argv=None):
-    args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
-    model_dir = os.path.join('models', args.config, args.model_name)
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:             # after training began, train() saves and returns 130 itself
+        print("\ninterrupted before training began; nothing was saved", file=sys.stderr)
+        return 130
+
+
+def run(argv):
+    args, overrides = parse_args(argv)
+    import util
+    try:
+        model_dir = util.model_dir(args.config, args.model_name)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if args.export:
         return export(model_dir, args.export, args.half)
-    existed, before = os.path.isdir(model_dir), read_start_files(model_dir)
-    cfg = load_or_create_config(args, overrides, model_dir)
     try:
+        created = make_model_dir(model_dir)
+        lock = lock_model(model_dir)
+    except OSError as e:
+        raise SystemExit(f"error: cannot write in {model_dir} ({e.strerror}: {e.filename}); a run writes "
+                         "its checkpoints there: make it writable, or train from a folder where you can write")
+    before = read_start_files(model_dir)
+    try:
+        cfg = load_or_create_config(args, overrides, model_dir)
         return train_with_log(cfg, model_dir)
     except BaseException:
-        undo_failed_start(model_dir, existed, before)
+        undo_failed_start(model_dir, created, before)
         raise
+    finally:
+        lock.truncate(0)
+        lock.close()
 
 
 def train_with_log(cfg, model_dir):
@@ -170,7 +255,14 @@ def export(model_dir, out_dir, half=False):
     snapshot = os.path.join(model_dir, 'config.json')
     if not os.path.exists(snapshot):
         raise SystemExit(f"error: {model_dir} is not a trained model (no config.json)")
-    cfg = util.load_snapshot(snapshot)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise SystemExit(f"error: --export {out_dir}: a file, not a folder; name a new or existing folder")
+    if os.path.exists(out_dir) and os.path.samefile(out_dir, model_dir):
+        raise SystemExit(f"error: --export {out_dir}: that is the model's own folder; name another folder")
+    try:
+        cfg = util.load_snapshot(snapshot)
+    except ValueError as e:
+        raise SystemExit(f"error: cannot export {model_dir}: {e}")
     gan = net.GAN(cfg)
     try:
         step = gan.restore(model_dir)
@@ -228,8 +320,7 @@ def train(cfg, model_dir):
     try:
         start = gan.restore(model_dir) or 0
     except ValueError as e:
-        raise SystemExit(f"error: cannot resume {model_dir}: {e}; or, to start this model again from "
-                         f"iteration 0, move {model_dir} aside")
+        raise cannot_resume(model_dir, e)
     print(f"resuming at iteration {start}" if start else "starting a new model")
     if start > cfg.max_iter_step:
         print(f"already trained to max_iter_step={cfg.max_iter_step}; raise it with --max_iter_step=N")

@@ -66,6 +66,30 @@ def config_name(text):
     return name[len('config_'):] if name.startswith('config_') else name
 
 
+def model_dir(config, name, root='models'):
+    """root/<config>/<name>, the folder of the model a command names. A name is a relative folder
+    inside root/<config>/ ('mymodel', 'runs/a'): an empty or absolute name, a '..', or a link out of
+    the folder is refused (ValueError), so that no command reads, lists or deletes anything else."""
+    parent = os.path.join(root, config)
+    if not name.strip():
+        why = 'is empty'
+    elif os.path.isabs(name):
+        why = 'is an absolute path'
+    elif '..' in name.replace(os.sep, '/').split('/'):
+        why = "goes up with '..'"
+    else:
+        path = os.path.join(parent, os.path.normpath(name))
+        real, real_parent = os.path.realpath(path), os.path.realpath(parent)
+        if real == real_parent:
+            why = f'names {parent}/ itself'
+        elif os.path.commonpath([real, real_parent]) != real_parent:
+            why = f'resolves to {real}, outside {parent}/'
+        else:
+            return path
+    raise ValueError(f"model name {name!r} {why}: a model is a folder inside {parent}/, named like "
+                     "'mymodel' or 'runs/mymodel'")
+
+
 def load_config(name, overrides=()):
     """'example' -> a namespace of config_example's values, with `--key=value` overrides applied.
 
@@ -88,6 +112,22 @@ def load_config(name, overrides=()):
 CHOICES = {'mixed_precision': (True, False, 'auto'), 'reward': ('critic', 'paired')}
 
 
+def checked_value(key, value, old):
+    """value as config key takes it, whose config-file value is old (an int where a float belongs
+    becomes a float, a list where a tuple belongs a tuple); ValueError saying why it cannot be."""
+    if key in CHOICES:
+        if value not in CHOICES[key]:
+            raise ValueError(f"{key} must be one of {', '.join(map(repr, CHOICES[key]))}")
+        return value
+    if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(old, tuple) and isinstance(value, list):
+        value = tuple(value)
+    if old is not None and value is not None and not isinstance(value, type(old)) and key != 'filters':
+        raise ValueError(f"{key} must be {type(old).__name__} (config value {old!r})")
+    return value
+
+
 def apply_overrides(cfg, overrides):
     """Applies ['--key=value', ...]; values are Python literals (strings may be bare)."""
     for item in overrides:
@@ -100,30 +140,37 @@ def apply_overrides(cfg, overrides):
             value = ast.literal_eval(text)
         except (ValueError, SyntaxError):
             value = text
-        old = getattr(cfg, key)
-        if key in CHOICES:
-            if value not in CHOICES[key]:
-                raise SystemExit(f"error: override {item!r}: {key} must be one of "
-                                 f"{', '.join(map(repr, CHOICES[key]))}")
-            setattr(cfg, key, value)
-            continue
-        if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if old is not None and value is not None and not isinstance(value, type(old)) and key != 'filters':
-            raise SystemExit(f"error: override {item!r}: {key} must be {type(old).__name__} "
-                             f"(config value {old!r})")
-        setattr(cfg, key, value)
+        try:
+            setattr(cfg, key, checked_value(key, value, getattr(cfg, key)))
+        except ValueError as e:
+            raise SystemExit(f"error: override {item!r}: {e}")
     return cfg
 
 
 def load_snapshot(path, name=None):
     """The config a model was trained with: its config.json (config_to_dict) over the values of
-    config_<name>.py (name: the snapshot's own config_name unless given)."""
-    with open(path) as f:
-        saved = json.load(f)
+    config_<name>.py (name: the snapshot's own config_name unless given). A damaged file (not JSON, a
+    value of the wrong type, an unknown filter) is a ValueError naming it and the fix."""
+    import filters      # here, not at the top: filters imports this module
+    again = 'copy it again from where the model came from'
+    try:
+        with open(path, 'rb') as f:
+            saved = json.loads(f.read())
+    except ValueError as e:             # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{path} is damaged (not JSON: {e}); {again}") from None
+    if not isinstance(saved, dict) or not isinstance(name or saved.get('config_name'), str):
+        raise ValueError(f"{path} is damaged (not a model's settings); {again}")
     cfg = load_config(name or saved['config_name'])
     for key, value in saved.items():
-        setattr(cfg, key, tuple(value) if isinstance(getattr(cfg, key, None), tuple) else value)
+        try:
+            setattr(cfg, key, checked_value(key, value, getattr(cfg, key, None)))
+        except ValueError as e:
+            raise ValueError(f"{path} is damaged: {e}, not {value!r}; correct it, or {again}") from None
+    names = cfg.filters if isinstance(cfg.filters, (list, tuple)) else [cfg.filters]
+    unknown = [f for f in names if not isinstance(f, type) and not (isinstance(f, str) and f in filters.FILTERS)]
+    if unknown:
+        raise ValueError(f"{path} is damaged: unknown filter {unknown[0]!r} (known filters: "
+                         f"{', '.join(filters.FILTERS)}); correct it, or {again}")
     return cfg
 
 
