@@ -488,10 +488,13 @@ def _resolve(path):
 
 
 def _no_data(folder, role, kind, what):
-    fetch = ('run `python fetch_fivek.py --sintel` for the Sintel frames' if kind == 'folder'
-             else 'run `python fetch_fivek.py` to download the FiveK data')
-    return (f"{folder}: {what}; {fetch}, or point the config at your own images with "
-            f"--{role}_kind=folder --{role}_dir=PATH")
+    """The error for missing training data, with the fix that fits where the config looks for it."""
+    if kind == 'synthetic':     # good photos alone (config_photos.py): no download fits
+        return (f"{folder}: {what}; point --{role}_dir=PATH at a folder of well-exposed photos, e.g. "
+                "your own JPEGs (with --target_dir=PATH, the same folder)")
+    fetch = ('run `python fetch_fivek.py --sintel` for the Sintel frames, or ' if 'sintel' in folder else
+             '' if kind == 'folder' else 'run `python fetch_fivek.py` to download the FiveK data, or ')
+    return f"{folder}: {what}; {fetch}point the config at your own images with --{role}_kind=folder --{role}_dir=PATH"
 
 
 def _list_folder(folder, role, kind):

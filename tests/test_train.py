@@ -137,8 +137,8 @@ def test_damaged_run_files_are_named_with_the_fix(tiny_data, capsys):
 
 def test_missing_data_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit, match='fetch_fivek.py'):
-        train.main(['sintel', 'nodata', '--input_dir=' + str(tmp_path / 'nowhere')])
+    with pytest.raises(SystemExit, match='fetch_fivek.py --sintel'):
+        train.main(['sintel', 'nodata', '--input_dir=' + str(tmp_path / 'data' / 'sintel' / 'inputs')])
 
 
 def test_bad_override_is_a_clear_error(tmp_path, monkeypatch):
