@@ -195,11 +195,18 @@ def stop_gracefully(signum, frame):
 
 
 def main(argv=None):
+    # Ctrl-C and `kill` both stop a run cleanly from its first second: before training begins, the
+    # start is undone; after, train() saves a checkpoint first (a background `&` job ignores SIGINT
+    # otherwise).
+    handlers = {s: signal.signal(s, stop_gracefully) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         return run(sys.argv[1:] if argv is None else argv)
     except KeyboardInterrupt:             # after training began, train() saves and returns 130 itself
         print("\ninterrupted before training began; nothing was saved", file=sys.stderr)
         return 130
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
 
 
 def run(argv):
@@ -233,8 +240,6 @@ def run(argv):
 def train_with_log(cfg, model_dir):
     """train() with its output copied to log.txt."""
     log = open(os.path.join(model_dir, 'log.txt'), 'a')
-    # Ctrl-C and `kill` both save a checkpoint first (a background `&` job ignores SIGINT otherwise).
-    handlers = {s: signal.signal(s, stop_gracefully) for s in (signal.SIGINT, signal.SIGTERM)}
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = Tee(stdout, log), Tee(stderr, log)
     try:
@@ -242,8 +247,6 @@ def train_with_log(cfg, model_dir):
     finally:
         sys.stdout, sys.stderr = stdout, stderr
         log.close()
-        for s, handler in handlers.items():
-            signal.signal(s, handler)
 
 
 def export(model_dir, out_dir, half=False):

@@ -249,15 +249,17 @@ def test_ctrl_c_before_training_began_leaves_nothing(project, monkeypatch, capsy
 
 
 @pytest.mark.skipif(not os.path.exists('/proc/self/maps'), reason='watches the process through /proc')
-def test_ctrl_c_in_the_first_seconds_of_a_real_run(tmp_path):
-    """The real command, interrupted while it imports TensorFlow: no traceback, no model folder."""
+@pytest.mark.parametrize('stop', [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_in_the_first_seconds_of_a_real_run(tmp_path, stop):
+    """The real command, stopped (Ctrl-C, or `kill` as Slurm sends) while it imports TensorFlow: no
+    traceback, no model folder."""
     env = {**os.environ, 'PYTHONPATH': ROOT}
     run = subprocess.Popen([sys.executable, os.path.join(ROOT, 'train.py'), 'sintel', 'early'], cwd=tmp_path,
                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while 'tensorflow' not in open(f'/proc/{run.pid}/maps').read() and time.time() < deadline:
         time.sleep(0.02)
-    run.send_signal(signal.SIGINT)
+    run.send_signal(stop)
     out, err = run.communicate(timeout=120)
     assert run.returncode == 130 and 'Traceback' not in err
     assert err.endswith('interrupted before training began; nothing was saved\n')
