@@ -1,4 +1,4 @@
-"""bench/train_step.py: the training-speed figures the README and docs/PERFORMANCE.md quote come from a
+"""bench/train_step.py: the training-speed figures docs/PERFORMANCE.md quotes come from a
 run of the script, so its arithmetic and its profile reading are checked on a tiny batch."""
 import re
 import sys
