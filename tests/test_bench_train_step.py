@@ -25,7 +25,9 @@ def test_train_step_reports_each_figure_and_a_consistent_limit(monkeypatch, caps
     assert peak > 0 and gflop == 10
     it_ms = ms[r'iteration, critic reward \(1 \+ \d+\):']
     assert abs(achieved - gflop / it_ms * 1000) <= 1
-    assert abs(percent - 100 * achieved / peak) <= 1
+    # Both GFLOPS figures are printed rounded to integers: on a loaded host (a limit of 14 GFLOPS) that
+    # rounding alone moves their ratio by points, so the percentage is checked against its bounds.
+    assert 100 * (achieved - 0.5) / (peak + 0.5) - 0.5 <= percent <= 100 * (achieved + 0.5) / (peak - 0.5) + 0.5
     hours = re.search(r'updates\): ([\d.]+) h; paired reward: ([\d.]+) h', out)
     assert float(hours.group(1)) > float(hours.group(2)) > 0
     # The profile names op types with their share of the op time, convolutions among them.
