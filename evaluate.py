@@ -32,6 +32,7 @@ import recipes
 
 DEMO_MODEL = ('photos', 'pretrained')
 LUT_SIZES = (33, 65)
+BATCH_SIZE = 64      # images per agent batch unless --batch-size says otherwise
 
 EPILOG = """\
 shipped models (README: which model for which photos): photos pretrained for everyday photos that are
@@ -114,7 +115,7 @@ def parse_args(argv):
                              'other photos), e.g. --seed 7')
     parser.add_argument('--step', type=int, help='checkpoint step to load (default: newest): a training '
                         'checkpoint model.ckpt-N, or an actor kept every actor_snapshot_interval (actors/actor-N)')
-    parser.add_argument('--batch-size', type=positive_int, default=64,
+    parser.add_argument('--batch-size', type=positive_int, default=BATCH_SIZE,
                         help='images per agent batch (default 64; with --seed, a photo\'s edit is the same '
                              'in every run with the same batch size)')
     parser.add_argument('--lut', action='store_true',

@@ -6,6 +6,7 @@ A recipe lists for each step the filter, its parameters in user units (EV, gamma
 multipliers, strengths, curve slopes), the policy's probabilities and the image statistics of the
 agent's 64x64 view before and after; develop.Developer replays it on any image.
 """
+import functools
 import itertools
 import json
 import os
@@ -29,19 +30,25 @@ def statistics(img):
 def make(path, encoding, model, seed, filters, steps, k, low_res):
     """The recipe of image k of a rollout (steps, as net.GAN.rollout returns them); low_res: its 64x64
     view before the first step and after each."""
+    edits = [(int(s['action'][k]), s['params'][int(s['action'][k])][k], s['pdf'][k]) for s in steps]
+    return from_edits(path, encoding, model, seed, filters, edits, low_res)
+
+
+def from_edits(path, encoding, model, seed, filters, edits, low_res, made_by='agent'):
+    """The recipe of edits [(filter index, user-unit parameters, policy probabilities or None for a
+    step a person chose)]; made_by says who chose the steps (the editor: 'agent, adjusted' or 'human')."""
     entries = []
-    for i, s in enumerate(steps):
-        a = int(s['action'][k])
+    for i, (a, params, pdf) in enumerate(edits):
         f = filters[a]
-        params = np.asarray(s['params'][a][k], np.float64)
+        params = np.asarray(params, np.float64)
         entries.append({
             'step': i + 1, 'filter': f.name, 'short_name': f.short_name, 'class': type(f).__name__,
             'parameters': [round(float(v), 6) for v in params], 'label': f.label(params, short=False),
-            'policy': {g.short_name: round(float(p), 5) for g, p in zip(filters, s['pdf'][k])},
+            'policy': None if pdf is None else {g.short_name: round(float(p), 5) for g, p in zip(filters, pdf)},
             'statistics_before': statistics(low_res[i]),
             'statistics_after': statistics(low_res[i + 1])})
     return {'version': VERSION, 'source': os.path.basename(path), 'model': model, 'seed': seed,
-            'input_encoding': encoding,
+            'made_by': made_by, 'input_encoding': encoding,
             'note': 'parameters are in user units (EV, gamma, white-balance multipliers, strengths, '
                     'curve slopes); statistics are of the agent\'s 64x64 view',
             'steps': entries}
@@ -84,6 +91,7 @@ def load(path):
     return step_filters, edits, encoding
 
 
+@functools.lru_cache(maxsize=64)     # per filter object: the editor checks every preview's steps
 def parameter_bounds(f):
     """(low, high) of each of a filter's parameters: the extremes its parameters() reaches for this
     config, at pre-activations of +-30, where tanh and sigmoid are saturated in float32. Every corner

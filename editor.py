@@ -1,0 +1,471 @@
+"""The editor: a local web page to see the agent's edit of each photo, adjust it, save its recipe and
+export the full-resolution result.
+
+  python editor.py [CONFIG MODEL] FOLDER_OR_FILES... [--port N] [--output-dir DIR] [--host ADDR]
+
+It serves the page in editor/ and a small JSON API (Starlette, run by uvicorn). Everything that
+touches pixels is the project's own code, so the page shows exactly what evaluate.py would make:
+- the agent's edit: net.GAN.rollout on develop.low_res_view with develop.photo_seed, padded to
+  evaluate.py's batch size, so a draw with seed S is the edit of `evaluate.py ... --seed S`;
+- the preview: develop.Developer on a screen-size copy of the stored samples, linearized with the
+  whole photo's curve (no filter formula in JavaScript);
+- Save: recipes.from_edits to the <name>.steps.json evaluate.py writes; Export: that recipe
+  re-applied by evaluate.run, as `evaluate.py --recipe` does.
+
+Safe by default: it listens on 127.0.0.1; it reads only the photos given (by the names the page
+lists) and writes only recipes and results in the output folder; request bodies are bounded and
+recipe values are checked as `evaluate.py --recipe` checks them.
+"""
+import argparse
+import base64
+import collections
+import json
+import os
+import sys
+import threading
+
+import cv2
+import numpy as np
+import tensorflow as tf
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+import develop
+import evaluate
+import filters as filter_lib
+import image_io
+import recipes
+import util
+
+PAGE_DIR = os.path.join(util.PROJECT_DIR, 'editor')
+PREVIEW_WIDTH = 1600       # the preview's width (pixels) for photos wider than that
+THUMB_WIDTH = 240          # filmstrip and "another draw" pictures
+MAX_BODY = 64 * 1024       # request bytes: a recipe of MAX_STEPS colour-curve steps is about 10 KB
+MAX_STEPS = 20             # steps in one edit (the agent makes 5; a person rarely more than a few)
+GAME_STEPS = 4             # steps a person makes in the game, as in the original's user study (spec 1.3)
+OPEN_PHOTOS = 4            # photos kept read (full samples and their copies); others are read again
+MADE_BY = ('agent', 'agent, adjusted', 'human')
+LOCAL_HOSTS = ('127.0.0.1', 'localhost', '::1')
+# What each parameter of a filter is, for the sliders' labels (the values are the filters' user units).
+PARAM_NAMES = {'ExposureFilter': ['EV'], 'GammaFilter': ['gamma'], 'SaturationPlusFilter': ['strength'],
+               'ImprovedWhiteBalanceFilter': ['red x', 'green x', 'blue x'], 'ContrastFilter': ['strength'],
+               'WNBFilter': ['strength'], 'LevelFilter': ['black', 'white - 1']}
+
+
+def param_names(f):
+    if type(f).__name__ in PARAM_NAMES:
+        return PARAM_NAMES[type(f).__name__]
+    pieces = f.cfg.curve_steps          # the curves: one slope per piece (per channel for colour)
+    channels = [''] if f.num_params == pieces else ['red ', 'green ', 'blue ']
+    return [f'{c}slope {i + 1}' for c in channels for i in range(pieces)]
+
+
+def refuse(status, message):
+    raise HTTPException(status, message)
+
+
+# ----------------------------------------------------------------------------------------------
+# The photos given, and what may be read and written
+
+class Library:
+    """The photos given on the command line, each under a name the page uses (its path below the
+    inputs' common folder), and where each one's recipe and results go (evaluate.output_bases)."""
+
+    def __init__(self, items, output_dir):
+        tally = evaluate.Tally()
+        files = evaluate.gather_inputs(items, tally)
+        folders = [os.path.realpath(i) for i in items if os.path.isdir(i)]
+        named = {os.path.realpath(f) for i in items if not os.path.isdir(i) for f in image_io.list_images([i])}
+        self.paths = {}
+        kept = []
+        for path in files:
+            real = os.path.realpath(path)
+            if not os.path.isfile(real):
+                print(f"skipped: {path}: no such file", file=sys.stderr)
+                continue
+            # A link inside a folder given that leads out of it is not served: only what was given is.
+            if real not in named and not any(real.startswith(folder + os.sep) for folder in folders):
+                print(f"skipped: {path} leads out of the folders given (to {real}); give it by name to edit it",
+                      file=sys.stderr)
+                continue
+            kept.append(path)
+        common = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in kept]) if kept else ''
+        self.paths = {os.path.relpath(os.path.abspath(p), common): p for p in kept}
+        self.real = {name: os.path.realpath(p) for name, p in self.paths.items()}
+        self.output_dir = output_dir
+        self.bases = evaluate.output_bases(kept, output_dir)
+        for fmt in image_io.OUTPUT_FORMATS:
+            evaluate.check_outputs_spare_inputs(self.bases, fmt)
+
+    def path(self, name):
+        """The file of a photo name from a request; refuses anything else with 4xx."""
+        if not isinstance(name, str) or not name:
+            refuse(400, "give the photo's name, as the page lists it")
+        parts = name.replace('\\', '/').split('/')
+        if os.path.isabs(name) or name.startswith(('/', '\\')) or '..' in parts:
+            refuse(400, f"{name!r}: give a photo's name as listed, not a path out of the folders given")
+        if name not in self.paths:
+            refuse(404, f"{name!r} is not one of the photos given to the editor")
+        if os.path.realpath(self.paths[name]) != self.real[name]:
+            refuse(403, f"{name!r} now leads elsewhere than when the editor started; restart the editor")
+        return self.paths[name]
+
+    def recipe_path(self, name):
+        return evaluate.output_paths(self.bases[self.path(name)], 'png')['recipe']
+
+
+class Opened:
+    """A photo read for the page: the full Photo (its curve and seed), a screen-size and a thumbnail
+    copy of its stored samples, and the agent's 64x64 view."""
+
+    def __init__(self, photo):
+        self.photo = photo
+        self.screen = shrink(photo.samples, PREVIEW_WIDTH)
+        self.thumb = shrink(self.screen, THUMB_WIDTH)
+        self.low = develop.low_res_view(photo)
+
+
+def shrink(samples, width):
+    """A copy at most `width` wide (area average of the stored samples), or the samples themselves."""
+    h, w = samples.shape[:2]
+    if w <= width:
+        return samples
+    return cv2.resize(samples, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+
+
+# ----------------------------------------------------------------------------------------------
+# The editing: the agent, the previews, recipes
+
+class Editor:
+    """The model (or none), its filter set, a preview Developer, the library and the open photos."""
+
+    def __init__(self, library, config=None, model=None):
+        self.library = library
+        self.gan = self.model = None
+        if model:
+            self.gan, cfg, model_dir, source = evaluate.load_model(config, model, None)
+            self.model = f'{config}/{model}'
+            print(f"model {model_dir} ({source})")
+        else:
+            cfg = util.load_config('example')          # the agent's filter set, for adjusting and the game
+        self.cfg = cfg
+        self.filters = self.gan.filters if self.gan else filter_lib.build_filters(cfg)
+        self.index = {type(f).__name__: i for i, f in enumerate(self.filters)}
+        self.encoding = develop.model_encoding(cfg, 'auto') if self.gan else 'auto'
+        self.developer = develop.Developer(self.filters, 8, False)
+        self.opened = collections.OrderedDict()      # name -> Opened, most recent last
+        self.lock = threading.Lock()                 # the open photos and the model
+        self.save_lock = threading.Lock()
+        self.export_lock = threading.Lock()
+
+    def filter_info(self):
+        out = []
+        for f in self.filters:
+            low, high = recipes.parameter_bounds(f)
+            neutral = f.parameters(tf.zeros([1, f.num_params])).numpy()[0]   # the heads' zero output
+            out.append({'class': type(f).__name__, 'name': f.name, 'short_name': f.short_name,
+                        'low': low.tolist(), 'high': high.tolist(), 'neutral': neutral.tolist(),
+                        'param_names': param_names(f)})
+        return out
+
+    def open(self, name):
+        path = self.library.path(name)
+        with self.lock:
+            if name in self.opened:
+                self.opened.move_to_end(name)
+                return self.opened[name]
+        try:
+            opened = Opened(develop.read_input(path, self.encoding))
+        except image_io.ImageError as e:
+            refuse(422, str(e))
+        self.developer.warm_up(opened.photo.dtype, 5)
+        with self.lock:
+            self.opened[name] = opened
+            while len(self.opened) > OPEN_PHOTOS:
+                self.opened.popitem(last=False)
+        return opened
+
+    def edits(self, steps, limit=MAX_STEPS):
+        """A request's steps [{'class', 'parameters'}, ...] -> [(filter index, float32 parameters)],
+        each checked as recipes.load checks a recipe's steps."""
+        if not isinstance(steps, list) or len(steps) > limit:
+            refuse(422, f"'steps' must be a list of at most {limit} steps")
+        out = []
+        for i, step in enumerate(steps, 1):
+            name = step.get('class') if isinstance(step, dict) else None
+            if name not in self.index:
+                refuse(422, f"step {i}: unknown filter {name!r}; use one of {', '.join(self.index)}")
+            f = self.filters[self.index[name]]
+            problem = recipes.parameter_problem(f, step.get('parameters'))
+            if problem:
+                refuse(422, f"step {i} ({f.name}): {problem}")
+            out.append((self.index[name], np.asarray(step['parameters'], np.float32)))
+        return out
+
+    def develop(self, samples, photo, edits):
+        if not edits:           # the photo as the agent sees it (the Developer needs a step)
+            return image_io.quantize(photo.linear(samples), 8)
+        return self.developer.develop(samples, photo.curve, edits)['retouched']
+
+    def agent(self, name, seed):
+        """The agent's edit of a photo with dropout seed `seed`, as `evaluate.py ... --seed seed` makes it."""
+        if self.gan is None:
+            refuse(409, "no model: start the editor with a config and a model name to see the agent's edit")
+        opened = self.open(name)
+        # evaluate.py's batch, padded to its size: the float sums of the networks differ in the last
+        # bits between batch sizes, and the draw must be the one evaluate.py makes.
+        batch = evaluate.BATCH_SIZE
+        low = np.stack([opened.low] + [np.zeros_like(opened.low)] * (batch - 1))
+        seeds = [develop.photo_seed(seed, opened.photo.samples)] + [0] * (batch - 1)
+        with self.lock:
+            steps = self.gan.rollout(low, is_train=False, seed=seeds, critique=False)
+        out = []
+        for s in steps:
+            a = int(s['action'][0])
+            f, params = self.filters[a], np.asarray(s['params'][a][0], np.float32)
+            out.append({'class': type(f).__name__, 'parameters': params.tolist(),
+                        'label': f.label(params, short=False), 'policy': s['pdf'][0].tolist(),
+                        'image': png_url(image_io.quantize(s['output'][0], 8))})
+        edits = [(self.index[s['class']], np.float32(s['parameters'])) for s in out]
+        return {'seed': seed, 'steps': out, 'result': png_url(self.develop(opened.thumb, opened.photo, edits))}
+
+    def recipe(self, name, body):
+        """The recipe of a request's edit of photo `name` (recipes.from_edits, as evaluate.py writes it)."""
+        made_by = body.get('made_by', 'agent, adjusted')
+        if made_by not in MADE_BY:
+            refuse(422, f"'made_by' must be one of {', '.join(MADE_BY)}")
+        edits = self.edits(body.get('steps'), GAME_STEPS if made_by == 'human' else MAX_STEPS)
+        if not edits:
+            refuse(422, "a recipe needs at least one step")
+        policies = [step.get('policy') for step in body['steps']]
+        for i, p in enumerate(policies, 1):
+            if p is not None and not (isinstance(p, list) and len(p) == len(self.filters) and all(
+                    isinstance(v, (int, float)) and 0 <= v <= 1 for v in p)):
+                refuse(422, f"step {i}: 'policy' must be null or {len(self.filters)} probabilities")
+        seed = body.get('seed')
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            refuse(422, "'seed' must be an integer or null")
+        opened = self.open(name)
+        views = [opened.low]
+        for a, p in edits:          # the agent's view after each step, for the recipe's statistics
+            views.append(self.filters[a].process(views[-1][None], p[None])[0].numpy())
+        return recipes.from_edits(opened.photo.path, opened.photo.encoding, self.model, seed, self.filters,
+                                  [(a, p, pdf) for (a, p), pdf in zip(edits, policies)], views, made_by)
+
+    def save(self, name, recipe):
+        """Writes the recipe to the photo's <name>.steps.json; two saves of one photo (two tabs) are
+        written one after the other, each whole, so the later one wins."""
+        path = self.library.recipe_path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with self.save_lock:
+            util.write_json(path, recipe)
+        return path
+
+    def export(self, name, fmt, lut):
+        """The photo developed at full resolution from its saved recipe by evaluate.py's own run, as
+        `evaluate.py --recipe <name>.steps.json PHOTO --output-dir ...` writes it."""
+        path = self.library.path(name)
+        base = self.library.bases[path]
+        argv = ['--recipe', self.library.recipe_path(name), '--output-dir', os.path.dirname(base) or '.',
+                '--format', fmt] + (['--lut'] if lut else []) + [path]
+        tally = ExportTally()
+        with self.export_lock:
+            try:
+                evaluate.run(evaluate.parse_args(argv), tally)
+            except evaluate.Refused as e:
+                refuse(422, str(e))
+        if tally.messages:
+            refuse(422, '; '.join(tally.messages))
+        written = evaluate.output_paths(base, fmt)
+        return [p for p in written.values() if os.path.exists(p)]
+
+
+class ExportTally(evaluate.Tally):
+    """evaluate.py's tally, keeping why a photo was skipped for the page."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def skip(self, message):
+        super().skip(message)
+        self.messages.append(message)
+
+
+def png_url(img8):
+    return 'data:image/png;base64,' + base64.b64encode(cv2.imencode('.png', img8[..., ::-1])[1]).decode()
+
+
+def rgba(img8):
+    """An 8-bit RGB image as the page draws it: its RGBA bytes, the size in the headers. Sent as is:
+    encoding a 1,600-pixel PNG takes longer than developing it."""
+    alpha = np.full(img8.shape[:2] + (1,), 255, np.uint8)
+    return Response(np.concatenate([img8, alpha], axis=-1).tobytes(), media_type='application/octet-stream',
+                    headers={'X-Width': str(img8.shape[1]), 'X-Height': str(img8.shape[0]),
+                             'Cache-Control': 'no-store'})
+
+
+def stored_8bit(samples):
+    return image_io.quantize(image_io.to_float(samples), 8)
+
+
+# ----------------------------------------------------------------------------------------------
+# The web API
+
+async def read_json(request):
+    """The request's JSON object; bodies over MAX_BODY are refused (413) before they are read whole."""
+    length = request.headers.get('content-length')
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        refuse(413, f"request body over {MAX_BODY} bytes")
+    body = b''
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            refuse(413, f"request body over {MAX_BODY} bytes")
+    try:
+        data = json.loads(body)
+    except ValueError:
+        refuse(400, "the request body must be JSON")
+    if not isinstance(data, dict):
+        refuse(400, "the request body must be a JSON object")
+    return data
+
+
+def make_app(editor):
+    library = editor.library
+
+    async def page(request):
+        return FileResponse(os.path.join(PAGE_DIR, 'index.html'))
+
+    async def session(request):
+        return JSONResponse({'photos': sorted(library.paths), 'model': editor.model,
+                             'filters': await run_in_threadpool(editor.filter_info),
+                             'output_dir': os.path.abspath(library.output_dir), 'game_steps': GAME_STEPS,
+                             'max_steps': MAX_STEPS})
+
+    async def thumbnail(request):
+        opened = await run_in_threadpool(editor.open, request.query_params.get('name'))
+        return Response(cv2.imencode('.jpg', stored_8bit(opened.thumb)[..., ::-1])[1].tobytes(),
+                        media_type='image/jpeg')
+
+    async def before(request):
+        opened = await run_in_threadpool(editor.open, request.query_params.get('name'))
+        return rgba(stored_8bit(opened.screen))
+
+    async def preview(request):
+        body = await read_json(request)
+
+        def render():
+            opened = editor.open(body.get('name'))
+            return editor.develop(opened.screen, opened.photo, editor.edits(body.get('steps')))
+        return rgba(await run_in_threadpool(render))
+
+    async def agent(request):
+        body = await read_json(request)
+        seed = body.get('seed', 0)
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2 ** 31:
+            refuse(422, "'seed' must be an integer from 0 to 2^31 - 1")
+        return JSONResponse(await run_in_threadpool(editor.agent, body.get('name'), seed))
+
+    async def saved(request):
+        path = library.recipe_path(request.query_params.get('name'))
+        try:
+            recipe = recipes.load(path)
+        except recipes.RecipeError:
+            return JSONResponse({'recipe': None})
+        step_filters, edits, _ = recipe
+        return JSONResponse({'recipe': [{'class': type(f).__name__, 'parameters': p.tolist()}
+                                        for f, (_, p) in zip(step_filters, edits)]})
+
+    async def save(request):
+        body = await read_json(request)
+
+        def work():
+            recipe = editor.recipe(body.get('name'), body)
+            return {'recipe': editor.save(body['name'], recipe)}
+        return JSONResponse(await run_in_threadpool(work))
+
+    async def export(request):
+        """Saves the edit as each named photo's recipe and develops each at full resolution
+        ("Apply to selected" names several)."""
+        body = await read_json(request)
+        names = body.get('names')
+        if not isinstance(names, list) or not names or len(names) > len(library.paths):
+            refuse(422, "'names' must list the photos to export")
+        fmt = body.get('format', 'png')
+        if fmt not in image_io.OUTPUT_FORMATS:
+            refuse(422, f"'format' must be one of {', '.join(image_io.OUTPUT_FORMATS)}")
+
+        def work():
+            files = []
+            for name in names:
+                library.path(name)
+                editor.save(name, editor.recipe(name, body))
+                files += editor.export(name, fmt, body.get('lut') is True)
+            return {'files': files}
+        return JSONResponse(await run_in_threadpool(work))
+
+    async def error(request, e):
+        return JSONResponse({'error': e.detail}, status_code=e.status_code)
+
+    routes = [Route('/', page), Route('/api/session', session), Route('/api/thumbnail', thumbnail),
+              Route('/api/before', before), Route('/api/preview', preview, methods=['POST']),
+              Route('/api/agent', agent, methods=['POST']), Route('/api/recipe', saved),
+              Route('/api/save', save, methods=['POST']), Route('/api/export', export, methods=['POST']),
+              Mount('/static', StaticFiles(directory=PAGE_DIR))]
+    return Starlette(routes=routes, exception_handlers={HTTPException: error})
+
+
+# ----------------------------------------------------------------------------------------------
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description="Open photos in a local web page: see the agent's edit, adjust it, save and export.",
+        epilog="examples:\n  python editor.py photos pretrained shoot/\n  python editor.py shoot/ IMG_1.JPG"
+               "      (no model: adjust saved recipes, or play the game)",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('args', nargs='+', metavar='[CONFIG MODEL] FOLDER_OR_FILES',
+                        help='optionally a config and a model name, then photos, folders or glob patterns')
+    parser.add_argument('--port', type=int, default=8765, help='port to listen on (default 8765)')
+    parser.add_argument('--host', default='127.0.0.1',
+                        help='address to listen on (default 127.0.0.1: this computer only)')
+    parser.add_argument('--output-dir', default='outputs', help='where recipes and results go (default: outputs/)')
+    args = parser.parse_args([evaluate.dashed(a) for a in argv])
+    first = args.args[0]
+    # A config and a model name come first; a model name is not a file or folder.
+    if len(args.args) >= 3 and util.config_name(first) in util.available_configs() and not os.path.exists(args.args[1]):
+        args.config, args.model, args.images = util.config_name(first), args.args[1], args.args[2:]
+    else:
+        args.config = args.model = None
+        args.images = args.args
+    return args
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        evaluate.prepare_output_dir(args.output_dir)
+        library = Library(args.images, args.output_dir)
+        if not library.paths:
+            raise evaluate.Refused('no photos to edit: give photos, folders of photos or glob patterns')
+        util.configure_tensorflow()
+        editor = Editor(library, args.config, args.model)
+    except evaluate.Refused as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.host not in LOCAL_HOSTS:
+        print(f"warning: listening on {args.host}: anyone who can reach it can see the photos given and "
+              f"write recipes and results to {os.path.abspath(args.output_dir)}", file=sys.stderr)
+    host = f'[{args.host}]' if ':' in args.host else args.host
+    print(f"editor: {len(library.paths)} photos; open http://{host}:{args.port}/ (Ctrl-C stops it)", flush=True)
+    uvicorn.run(make_app(editor), host=args.host, port=args.port, log_level='warning')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
