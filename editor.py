@@ -49,7 +49,9 @@ MAX_BODY = 64 * 1024       # request bytes: a recipe of MAX_STEPS colour-curve s
 MAX_STEPS = 20             # steps in one edit (the agent makes 5; a person rarely more than a few)
 GAME_STEPS = 4             # steps a person makes in the game, as in the original's user study (spec 1.3)
 OPEN_PHOTOS = 4            # photos kept read (full samples and their copies); others are read again
-MADE_BY = ('agent', 'agent, adjusted', 'human')
+# Who chose a recipe's steps: the agent (a draw as it came), a person from a draw, a person from
+# scratch, or a person playing the game (the original's user study: human edits to compare).
+MADE_BY = ('agent', 'agent, adjusted', 'by hand', 'human')
 LOCAL_HOSTS = ('127.0.0.1', 'localhost', '::1')
 # What each parameter of a filter is, for the sliders' labels (the values are the filters' user units).
 PARAM_NAMES = {'ExposureFilter': ['EV'], 'GammaFilter': ['gamma'], 'SaturationPlusFilter': ['strength'],

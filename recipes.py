@@ -36,7 +36,7 @@ def make(path, encoding, model, seed, filters, steps, k, low_res):
 
 def from_edits(path, encoding, model, seed, filters, edits, low_res, made_by='agent'):
     """The recipe of edits [(filter index, user-unit parameters, policy probabilities or None for a
-    step a person chose)]; made_by says who chose the steps (the editor: 'agent, adjusted' or 'human')."""
+    step a person chose)]; made_by says who chose the steps (editor.MADE_BY)."""
     entries = []
     for i, (a, params, pdf) in enumerate(edits):
         f = filters[a]

@@ -1,0 +1,180 @@
+"""The editor's page end to end in a real browser: headless Chromium from the operating system's
+packages (/usr/bin/chromium), driven by Playwright (which downloads no browser of its own here).
+
+Where Chromium or Playwright is missing these tests skip, unless EXPOSURE_BROWSER_TESTS=required
+(.ci/run sets it after installing Chromium): there a missing browser fails them.
+"""
+import base64
+import json
+import os
+import shutil
+import socket
+import threading
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+import uvicorn
+
+import develop
+import editor
+import evaluate
+import filters
+import image_io
+import util
+
+CHROMIUM = os.environ.get('CHROMIUM') or shutil.which('chromium') or '/usr/bin/chromium'
+REQUIRED = os.environ.get('EXPOSURE_BROWSER_TESTS') == 'required'
+FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+         '--disable-component-update', '--disable-sync']
+# Where the README's screenshot is written (EDITOR_SCREENSHOT=docs/editor.jpg); else a temporary file.
+SCREENSHOT = os.environ.get('EDITOR_SCREENSHOT')
+
+
+def unavailable(why):
+    if REQUIRED:
+        pytest.fail(f"{why}, and EXPOSURE_BROWSER_TESTS=required", pytrace=False)
+    pytest.skip(why)
+
+
+@pytest.fixture(scope='module')
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable('Playwright is not installed (pip install -r requirements-dev.txt)')
+    if not os.path.exists(CHROMIUM):
+        unavailable(f'no Chromium at {CHROMIUM} (apt-get install chromium)')
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+class Serving:
+    """editor's app served by uvicorn on a free port in a thread, as `python editor.py` serves it."""
+
+    def __init__(self, app):
+        self.socket = socket.socket()
+        self.socket.bind(('127.0.0.1', 0))
+        self.url = f'http://127.0.0.1:{self.socket.getsockname()[1]}/'
+        # log_config=None: uvicorn's own logging set-up would close pytest's log handlers.
+        self.server = uvicorn.Server(uvicorn.Config(app, log_config=None))
+        self.thread = threading.Thread(target=self.server.run, kwargs={'sockets': [self.socket]}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        while not self.server.started:
+            self.thread.join(0.05)
+        return self
+
+    def __exit__(self, *_):
+        self.server.should_exit = True
+        self.thread.join()
+
+
+def write_photo(path, width=240, height=160):
+    """A small photo with smooth gradients and colour (a random one would hide tone edits)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack([x / width, y / height, 0.5 + 0.4 * np.sin(x / 17) * np.cos(y / 11)], axis=-1)
+    cv2.imwrite(str(path), (np.clip(img, 0, 1) * 255).astype(np.uint8)[..., ::-1])
+
+
+def canvas_pixels(page, canvas_id):
+    url = page.evaluate(f"document.getElementById('{canvas_id}').toDataURL('image/png')")
+    data = np.frombuffer(base64.b64decode(url.split(',', 1)[1]), np.uint8)
+    return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)[..., [2, 1, 0]]
+
+
+def wait_shown(page, steps):
+    """Waits until the preview shows exactly these steps."""
+    from playwright.sync_api import TimeoutError
+    try:
+        page.wait_for_function("(s) => document.getElementById('after').dataset.steps === JSON.stringify(JSON.parse(s))",
+                               arg=json.dumps(steps), timeout=120000)
+    except TimeoutError:
+        shown = page.evaluate("document.getElementById('after').dataset.steps")
+        pytest.fail(f"the preview shows {shown}, not {steps}; the page says {page.inner_text('#status')!r}")
+
+
+def set_parameter(page, step, param, value, kind='range'):
+    """Moves a slider (or types in its number field) as a person does: the element's events fire.
+    -> the value taken (a slider snaps to its steps)."""
+    return page.locator(f'#steps input[type={kind}][data-step="{step}"][data-param="{param}"]').evaluate(
+        "(el, v) => { el.value = v; el.dispatchEvent(new Event(el.type === 'range' ? 'input' : 'change'));"
+        " return +el.value; }", str(value))
+
+
+def filters_output(path, encoding, steps):
+    """The filters' own output (filters.py, step by step, not the compiled Developer) for these steps."""
+    photo = develop.read_input(str(path), encoding)
+    img = tf.constant(photo.linear(photo.samples)[None])
+    by_class = {type(f).__name__: f for f in filters.build_filters(util.load_config('example'))}
+    for s in steps:
+        img = by_class[s['class']].process(img, tf.constant([s['parameters']], tf.float32))
+    return image_io.quantize(img[0].numpy(), 8)
+
+
+def test_adjust_save_and_export_in_the_browser(browser, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'shoot').mkdir()
+    write_photo(tmp_path / 'shoot' / 'photo.png')
+    (tmp_path / 'shoot' / 'broken.jpg').write_bytes(b'not a photo')
+    app = editor.make_app(editor.Editor(editor.Library(['shoot'], 'outputs')))
+    with Serving(app) as served:
+        page = browser.new_page(viewport={'width': 1100, 'height': 650})
+        errors = []
+        page.on('pageerror', lambda e: errors.append(str(e)))
+        page.goto(served.url)
+        # The first photo opens by itself: the broken one says why, and the other stays usable.
+        page.wait_for_selector('.thumb .error')
+        assert 'broken.jpg' in page.inner_text('.thumb .error')
+        assert 'broken.jpg' in page.inner_text('#status')
+        page.click('.thumb[data-name="photo.png"]')
+        wait_shown(page, [])                     # untouched
+
+        # Add a step, move its slider: the preview is the filters' output for those parameters.
+        page.select_option('#add-filter', 'ExposureFilter')
+        page.click('#add-step')
+        wait_shown(page, [{'class': 'ExposureFilter', 'parameters': [0.0]}])
+        before = canvas_pixels(page, 'after')
+        steps = [{'class': 'ExposureFilter', 'parameters': [set_parameter(page, 0, 0, 1.25)]}]
+        assert steps[0]['parameters'][0] == pytest.approx(1.25, abs=0.01)
+        wait_shown(page, steps)
+        after = canvas_pixels(page, 'after')
+        assert after.mean() > before.mean() + 20
+        expected = filters_output(tmp_path / 'shoot' / 'photo.png', 'srgb', steps)
+        assert after.shape == expected.shape and np.abs(after.astype(int) - expected).max() <= 1
+        set_parameter(page, 0, 0, 0.75, kind='number')
+        steps = [{'class': 'ExposureFilter', 'parameters': [0.75]}]
+        wait_shown(page, steps)
+
+        # Add a step and delete it; undo brings it back, redo deletes it again.
+        page.select_option('#add-filter', 'GammaFilter')
+        page.click('#add-step')
+        assert page.locator('#steps .step').count() == 2
+        page.click('#steps .step[data-index="1"] button[title="delete this step"]')
+        assert page.locator('#steps .step').count() == 1
+        page.click('#undo')
+        assert page.locator('#steps .step').count() == 2
+        page.click('#redo')
+        wait_shown(page, steps)
+        assert page.locator('#steps .step').count() == 1
+
+        page.click('#save')
+        page.wait_for_function("document.getElementById('status').textContent.startsWith('saved')")
+        recipe = json.loads((tmp_path / 'outputs' / 'photo.png.steps.json').read_text())
+        assert recipe['made_by'] == 'by hand' and recipe['steps'][0]['parameters'] == [0.75]
+        page.click('#export')
+        page.wait_for_function("document.getElementById('status').textContent.startsWith('exported')",
+                               timeout=120000)
+        page.screenshot(path=SCREENSHOT or str(tmp_path / 'editor.jpg'), type='jpeg', quality=70)
+        assert not errors
+    # evaluate.py --recipe re-applies the saved recipe to the same pixels as Export.
+    assert evaluate.main(['--recipe', 'outputs/photo.png.steps.json', 'shoot/photo.png',
+                          '--output-dir', 'again']) == 0
+    exported = cv2.imread('outputs/photo.png.retouched.png')
+    assert np.array_equal(exported, cv2.imread('again/photo.png.retouched.png'))
+    expected = filters_output(tmp_path / 'shoot' / 'photo.png', 'srgb', steps)
+    assert np.abs(exported[..., ::-1].astype(int) - expected).max() <= 1
