@@ -21,6 +21,7 @@ import base64
 import collections
 import json
 import os
+import socket
 import sys
 import threading
 
@@ -421,6 +422,29 @@ def make_app(editor):
               Route('/api/save', save, methods=['POST']), Route('/api/export', export, methods=['POST']),
               Mount('/static', StaticFiles(directory=PAGE_DIR))]
     return Starlette(routes=routes, exception_handlers={HTTPException: error})
+
+
+class Background:
+    """The app served by uvicorn on a free port of 127.0.0.1 in a thread (the browser tests and the
+    latency bench): `with Background(app) as served: ... served.url`."""
+
+    def __init__(self, app):
+        self.socket = socket.socket()
+        self.socket.bind(('127.0.0.1', 0))
+        self.url = f'http://127.0.0.1:{self.socket.getsockname()[1]}/'
+        # log_config=None: uvicorn's logging set-up would close the handlers of the caller (pytest's).
+        self.server = uvicorn.Server(uvicorn.Config(app, log_config=None))
+        self.thread = threading.Thread(target=self.server.run, kwargs={'sockets': [self.socket]}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        while not self.server.started:
+            self.thread.join(0.05)
+        return self
+
+    def __exit__(self, *_):
+        self.server.should_exit = True
+        self.thread.join()
 
 
 # ----------------------------------------------------------------------------------------------

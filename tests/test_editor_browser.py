@@ -8,14 +8,11 @@ import base64
 import json
 import os
 import shutil
-import socket
-import threading
 
 import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
-import uvicorn
 
 import develop
 import editor
@@ -50,28 +47,6 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield b
         b.close()
-
-
-class Serving:
-    """editor's app served by uvicorn on a free port in a thread, as `python editor.py` serves it."""
-
-    def __init__(self, app):
-        self.socket = socket.socket()
-        self.socket.bind(('127.0.0.1', 0))
-        self.url = f'http://127.0.0.1:{self.socket.getsockname()[1]}/'
-        # log_config=None: uvicorn's own logging set-up would close pytest's log handlers.
-        self.server = uvicorn.Server(uvicorn.Config(app, log_config=None))
-        self.thread = threading.Thread(target=self.server.run, kwargs={'sockets': [self.socket]}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        while not self.server.started:
-            self.thread.join(0.05)
-        return self
-
-    def __exit__(self, *_):
-        self.server.should_exit = True
-        self.thread.join()
 
 
 def write_photo(path, width=240, height=160):
@@ -122,7 +97,7 @@ def test_adjust_save_and_export_in_the_browser(browser, tmp_path, monkeypatch):
     write_photo(tmp_path / 'shoot' / 'photo.png')
     (tmp_path / 'shoot' / 'broken.jpg').write_bytes(b'not a photo')
     app = editor.make_app(editor.Editor(editor.Library(['shoot'], 'outputs')))
-    with Serving(app) as served:
+    with editor.Background(app) as served:
         page = browser.new_page(viewport={'width': 1100, 'height': 650})
         errors = []
         page.on('pageerror', lambda e: errors.append(str(e)))
