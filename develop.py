@@ -17,16 +17,18 @@ CHUNK = 1 << 16        # pixels per call of the compiled development
 
 
 class Photo:
-    """One input: its stored samples (RGB; uint8 or uint16 as stored, or float32) and how they become
-    the agent's linear values, x ** exponent * gain with x in [0, 1] (image_io.linearize's encodings)."""
+    """One input: its stored samples (RGB; uint8 or uint16 as stored, or float32), its alpha channel
+    (None if opaque) and how the samples become the agent's linear values, x ** exponent * gain with x
+    in [0, 1] (image_io.linearize's encodings). What transparent pixels store is never looked at: the
+    brightest value is that of the visible ones, and low_res_view weighs pixels by their alpha."""
 
-    def __init__(self, path, samples, encoding):
+    def __init__(self, path, samples, encoding, alpha=None):
         import image_io
-        self.path, self.samples, self.encoding = path, samples, encoding
-        self.pixels, self.dtype = samples.shape[0] * samples.shape[1], samples.dtype
+        self.path, self.samples, self.encoding, self.alpha = path, samples, encoding, alpha
+        self.shape, self.pixels, self.dtype = samples.shape[:2], samples.shape[0] * samples.shape[1], samples.dtype
         self.exponent = image_io.ENCODING_EXPONENTS[encoding]
         self.gain = np.float32(1.0)
-        brightest = samples.max(keepdims=True)
+        brightest = samples.max(keepdims=True) if alpha is None else visible_max(samples, alpha)
         if encoding == 'srgb':      # scaled by the whole image's maximum, as image_io.linearize does
             self.gain = image_io.srgb_gain(self.linear(brightest).max())
         self.peak = float(self.linear(brightest).max())    # the linear image's maximum
@@ -46,6 +48,14 @@ class Photo:
         return image_io.read_samples(self.path, image_io.raw_curve(self.encoding))
 
 
+def visible_max(samples, alpha):
+    """The largest sample of the pixels that are not fully transparent, shaped (1, 1, 1); row bands of
+    about a megapixel, so no copy of a big photo is made."""
+    rows = max(1, (1 << 20) // samples.shape[1])
+    return np.max([samples[top:top + rows][alpha[top:top + rows] > 0].max(initial=0)
+                   for top in range(0, samples.shape[0], rows)], keepdims=True).reshape(1, 1, 1)
+
+
 def model_encoding(cfg, encoding):
     """--encoding 'auto' means the encoding a model trained on a folder was trained with; else (and for
     the FiveK model) each file's default (image_io.default_encoding)."""
@@ -57,43 +67,82 @@ def model_encoding(cfg, encoding):
 def read_input(path, encoding):
     """-> Photo; encoding 'auto' takes the file's default (image_io.default_encoding)."""
     import image_io
-    samples = image_io.read_samples(path, image_io.raw_curve(encoding))
+    samples, alpha = image_io.read_photo(path, image_io.raw_curve(encoding))
     if min(samples.shape[:2]) < MIN_SIDE:
         raise image_io.ImageError(f"{path}: too small ({samples.shape[1]}x{samples.shape[0]}); the agent needs "
                               f"at least {MIN_SIDE} pixels on the short side")
-    return Photo(path, samples, image_io.default_encoding(path) if encoding == 'auto' else encoding)
+    if alpha is not None and not alpha.any():
+        raise image_io.ImageError(f"{path}: every pixel is fully transparent: nothing to retouch")
+    return Photo(path, samples, image_io.default_encoding(path) if encoding == 'auto' else encoding, alpha)
 
 
-def photo_seed(seed, samples):
+def photo_seed(seed, samples, alpha=None):
     """--seed and a photo's pixels -> the photo's own dropout seed (a non-negative int64): its edit then
     depends on nothing else (not its name, its position, its batch or its shard). Each photo draws its
-    own masks, as each image of a batch did in the original, so a set's scores do not hang on one draw."""
+    own masks, as each image of a batch did in the original, so a set's scores do not hang on one draw.
+    With an alpha channel, the colours stored under fully transparent pixels do not count."""
     digest = hashlib.blake2b(f'{seed} {samples.dtype} {samples.shape}'.encode(), digest_size=8)
-    digest.update(np.ascontiguousarray(samples).data)
+    if alpha is None:
+        digest.update(np.ascontiguousarray(samples).data)
+        return int.from_bytes(digest.digest(), 'little') >> 1
+    rows = max(1, (1 << 20) // samples.shape[1])
+    for top in range(0, samples.shape[0], rows):
+        visible = alpha[top:top + rows, :, None] > 0
+        digest.update(np.where(visible, samples[top:top + rows], 0).data)
+        digest.update(np.ascontiguousarray(alpha[top:top + rows]).data)
     return int.from_bytes(digest.digest(), 'little') >> 1
 
 
-def low_res_view(photo, size=64):
-    """Spec 8.2: the centre square of the linearized image, resized to size x size bilinearly (cv2).
+def _shrink(side, channels, values, size):
+    """cv2's bilinear resize to size x size of a side x side image of which values(rows, columns) gives
+    the part at np.ix_(rows, columns), as float32 (h, w, channels), computing only the pixels read.
 
-    Equal to linearizing the whole square and resizing it, without doing so for a big photo: a bilinear
-    reduction reads only the source rows and columns next to its samples, so only those pixels are
-    linearized, into a zero square whose other pages are never touched (so never allocated).
+    A bilinear reduction reads only the source rows and columns next to its samples, so only those
+    are computed, into a zero square whose other pages are never touched (so never allocated).
     """
     import cv2
-    import image_io
-    square = image_io.center_square(photo.samples)
-    side = square.shape[0]
     if side <= 4 * size:            # small, or cv2's exact-2x case (an area average of every pixel)
-        return cv2.resize(photo.linear(square), (size, size), interpolation=cv2.INTER_LINEAR)
+        every = np.arange(side)
+        return cv2.resize(values(every, every), (size, size), interpolation=cv2.INTER_LINEAR).reshape(
+            size, size, channels)
     # cv2's sample positions; each reads floor(x) and floor(x) + 1 (x is rounded to float32 first,
     # so near an integer either neighbour may be read: both are taken).
     centres = (np.arange(size) + 0.5) * (side / size) - 0.5
     first, last = np.floor(centres - 0.01).astype(int), np.floor(centres + 0.01).astype(int) + 1
     used = np.unique(np.clip(np.concatenate([np.arange(a, b + 1) for a, b in zip(first, last)]), 0, side - 1))
-    linear = np.zeros(square.shape, np.float32)
-    linear[np.ix_(used, used)] = photo.linear(square[np.ix_(used, used)])
-    return cv2.resize(linear, (size, size), interpolation=cv2.INTER_LINEAR)
+    image = np.zeros((side, side, channels), np.float32)
+    image[np.ix_(used, used)] = values(used, used)
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR).reshape(size, size, channels)
+
+
+def low_res_view(photo, size=64):
+    """Spec 8.2: the centre square of the linearized image, resized to size x size bilinearly (cv2),
+    without linearizing the whole square of a big photo (_shrink).
+
+    With an alpha channel, each view pixel is the alpha-weighted mean of the pixels it is made of, so
+    the colours stored under transparent pixels never count; where all of them are fully transparent
+    it is a neutral grey at the visible view's mean luminance.
+    """
+    import image_io
+    square = image_io.center_square(photo.samples)
+    side = square.shape[0]
+    if photo.alpha is None:
+        return _shrink(side, 3, lambda rows, columns: photo.linear(square[np.ix_(rows, columns)]), size)
+    alpha = image_io.center_square(photo.alpha)
+
+    def opacity(rows, columns):
+        return image_io.to_float(alpha[np.ix_(rows, columns)])[..., None]
+
+    weighted = _shrink(side, 3, lambda rows, columns: photo.linear(square[np.ix_(rows, columns)])
+                       * opacity(rows, columns), size)
+    weight = _shrink(side, 1, opacity, size)
+    covered = weight > 1e-6
+    view = np.where(covered, weighted / np.where(covered, weight, 1), 0).astype(np.float32)
+    if not covered.all():
+        luminance = view @ np.float32(image_io.LUM_WEIGHTS)
+        grey = luminance[covered[..., 0]].mean() if covered.any() else 0.0
+        view[~covered[..., 0]] = grey
+    return view
 
 
 def quantize(img, bits):

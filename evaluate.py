@@ -438,11 +438,17 @@ def develop_and_write(developer, photo, edits, paths, fmt, report, recipe=None, 
     import lut
     import util
     start = time.time()
+    problem = image_io.format_problem(photo.shape, fmt)
+    if problem:
+        raise PhotoError(f"{photo.path}: {problem}")
+    if photo.alpha is not None and fmt == 'jpeg':
+        print(f"note: {photo.path}: {image_io.JPEG_ON_WHITE}")
     try:
         metadata = image_io.read_metadata(photo.path)
         writers = {name: functools.partial(image_io.write_image, img=img,
                                            fmt=fmt if name == 'retouched' else 'png',
-                                           metadata=metadata if name == 'retouched' else None)
+                                           metadata=metadata if name == 'retouched' else None,
+                                           alpha=photo.alpha)
                    for name, img in developer(photo, edits).items()}
         if recipe is not None:
             writers['recipe'] = functools.partial(util.write_json, obj=recipe)
@@ -560,7 +566,7 @@ def run_model(args, files, bases, tally):
                 low.append(develop.low_res_view(photo))
                 if domain:
                     warn_outside_domain(domain, low[-1], photo.path, f'{args.config}/{args.model}')
-                seeds.append(None if args.seed is None else develop.photo_seed(args.seed, photo.samples))
+                seeds.append(None if args.seed is None else develop.photo_seed(args.seed, photo.samples, photo.alpha))
                 kept += photo.samples.nbytes
                 if kept > BATCH_BYTES:      # a batch of big photos: read them again when developing
                     photo.samples = None

@@ -120,6 +120,31 @@ def _to_rgb(arr, path):
     return np.ascontiguousarray(arr)
 
 
+def _to_rgb_alpha(arr, path):
+    """_to_rgb, and the alpha channel (H, W) of a grey + alpha or RGBA array as stored (floats in
+    [0, 1]), or None without one or when every pixel is opaque (an alpha channel that says nothing)."""
+    alpha = None
+    if arr.ndim == 3 and (arr.shape[2] == 2 or arr.shape[2] >= 4):
+        alpha = arr[..., 1 if arr.shape[2] == 2 else 3]
+        if alpha.dtype.kind == 'f':
+            alpha = np.clip(np.nan_to_num(alpha), 0.0, 1.0).astype(np.float32)
+        opaque = 1.0 if alpha.dtype.kind == 'f' else FULL_SCALE.get(alpha.dtype)
+        alpha = None if alpha.min() == opaque else np.ascontiguousarray(alpha)
+    return _to_rgb(arr, path), alpha
+
+
+def _unpremultiply(arr):
+    """RGBA with associated alpha (colour multiplied by alpha, as GIMP writes TIFF) -> the colour itself
+    (unassociated, as PNG stores it); fully transparent pixels keep black."""
+    full = np.float32(1.0 if arr.dtype.kind == 'f' else FULL_SCALE[arr.dtype])
+    alpha = arr[..., 3:4].astype(np.float32)
+    colour = arr[..., :3] * (full / np.maximum(alpha, np.float32(1e-6) * full))
+    colour = np.minimum(colour, full)
+    out = arr.copy()
+    out[..., :3] = colour if arr.dtype.kind == 'f' else np.rint(colour)
+    return out
+
+
 def to_float(samples):
     """Samples (uint8, uint16, or float32 in [0, 1]) -> float32 in [0, 1]: x / 255, x / 65535."""
     if samples.dtype in FULL_SCALE:
@@ -225,8 +250,8 @@ def _read_with_opencv(path, kind):
         raise _damaged(path, KIND_NAMES[kind], f'OpenCV: {e.err}') from None
     if arr is None:
         raise _damaged(path, KIND_NAMES[kind], 'OpenCV cannot decode it')
-    if arr.ndim == 3 and arr.shape[2] >= 3:   # OpenCV gives BGR(A); RGB comes out contiguous
-        arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB if arr.shape[2] == 3 else cv2.COLOR_BGRA2RGB)
+    if arr.ndim == 3 and arr.shape[2] >= 3:   # OpenCV gives BGR(A); RGB(A) comes out contiguous
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB if arr.shape[2] == 3 else cv2.COLOR_BGRA2RGBA)
     return arr, _exif_orientation(layout['exif'], path)
 
 
@@ -299,6 +324,8 @@ def _read_tiff(path):
             orientation = int(page.tags.valueof(ORIENTATION_TAG, 1))
             # Planar RGB (one plane per sample) -> interleaved, as every other reader returns.
             arr = np.moveaxis(arr, 0, -1) if page.axes.startswith('S') else arr
+            if arr.ndim == 3 and arr.shape[2] >= 4 and page.extrasamples[:1] == (1,):   # associated alpha
+                arr = _unpremultiply(arr)
             return arr, orientation if orientation in range(1, 9) else 1
     except ImageError:
         raise
@@ -533,21 +560,29 @@ def _check_file(path):
 
 def read_samples(path, raw_curve='linear'):
     """Reads an image's stored samples as RGB (H, W, 3): uint8 or uint16 as stored, float as float32,
-    turned upright as a viewer shows it (EXIF or TIFF Orientation).
+    turned upright as a viewer shows it (EXIF or TIFF Orientation). read_photo's, without the alpha."""
+    return read_photo(path, raw_curve)[0]
+
+
+def read_photo(path, raw_curve='linear'):
+    """Reads an image's stored samples: (RGB (H, W, 3), alpha (H, W) or None), uint8 or uint16 as
+    stored, float as float32, turned upright as a viewer shows it (EXIF or TIFF Orientation). alpha
+    is None without an alpha channel or when every pixel is opaque; the colour of transparent pixels is
+    what the file stores there (often black or left-over colours: read_photo's callers weigh it out).
 
     The content, not the extension, picks the reader: TIFF through tifffile, PNG/JPEG/WebP through
-    OpenCV (unchanged, so 16-bit PNG keeps its bits), HEIC/HEIF through pillow-heif and AVIF through
-    Pillow and imagecodecs (10/12-bit ones of both as 16-bit; HDR ones tone mapped to SDR), camera RAW
-    (by extension) through rawpy, decoded to 16 bits with raw_curve: 'linear' or 'srgb'.
-    Raises ImageError naming the file for anything unusable: missing, empty, truncated, corrupt,
-    too large, not an image.
+    OpenCV (unchanged, so 16-bit PNG keeps its bits; CMYK JPEG through Pillow), HEIC/HEIF through
+    pillow-heif and AVIF through Pillow and imagecodecs (10/12-bit ones of both as 16-bit; HDR ones tone
+    mapped to SDR), camera RAW (by extension) through rawpy, decoded to 16 bits with raw_curve: 'linear'
+    or 'srgb'. Raises ImageError naming the file for anything unusable: missing, empty, truncated,
+    corrupt, too large, not an image.
     """
     path = os.fspath(path)
     kind = _check_file(path)
     if kind == 'raw':
-        return _to_rgb(_read_raw(path, raw_curve), path)
+        return _to_rgb_alpha(_read_raw(path, raw_curve), path)
     if kind == 'heif':
-        return _to_rgb(_read_heif(path), path)
+        return _to_rgb_alpha(_read_heif(path), path)
     if kind is None and is_companion_file(path):
         raise ImageError(f"{path}: a macOS metadata file (the companion of {os.path.basename(path)[2:]} that "
                          "macOS writes on other disks), not a photo; leave it out")
@@ -556,7 +591,7 @@ def read_samples(path, raw_curve='linear'):
                          "the file may be corrupt or in another format: re-export it as JPEG, PNG or TIFF")
     readers = {'tiff': _read_tiff, 'avif': _read_avif}
     arr, orientation = readers[kind](path) if kind in readers else _read_with_opencv(path, kind)
-    return _to_rgb(_orient(arr, orientation), path)
+    return _to_rgb_alpha(_orient(arr, orientation), path)
 
 
 def read_metadata(path):
@@ -757,10 +792,13 @@ def quantize(img, bits):
     return np.rint(np.clip(img, 0.0, 1.0) * np.float32(scale)).astype(np.uint8 if bits == 8 else np.uint16)
 
 
-def write_image(path, img, fmt=None, metadata=None):
+def write_image(path, img, fmt=None, metadata=None, alpha=None):
     """Writes float RGB in [0, 1] (or uint8/uint16 RGB) atomically, with the usual permissions of a
     new file. fmt: png, png16, tiff16 or jpeg; by default from the extension (.tif/.tiff -> tiff16,
     .jpg/.jpeg -> jpeg, else png).
+
+    alpha: the input's alpha channel (read_photo's), kept as the result's in PNG and TIFF (unassociated,
+    at the result's depth); JPEG has none, so there the image is composited on white (JPEG_ON_WHITE).
 
     metadata: read_metadata's dict for the input. Its ICC profile and EXIF go into the file (PNG:
     iCCP and eXIf chunks; JPEG: APP1 and APP2 segments; TIFF: InterColorProfile and the descriptive
@@ -774,12 +812,13 @@ def write_image(path, img, fmt=None, metadata=None):
     fmt = fmt or ('tiff16' if ext in TIFF_EXTENSIONS else 'jpeg' if ext in ('.jpg', '.jpeg') else 'png')
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"unknown output format {fmt!r}; use one of {', '.join(OUTPUT_FORMATS)}")
-    if fmt == 'jpeg' and max(img.shape[:2]) > JPEG_MAX_SIDE:
-        raise OutputError(f"{path}: cannot write the image: JPEG holds at most {JPEG_MAX_SIDE:,} pixels a side "
-                          f"and this image is {img.shape[1]:,}x{img.shape[0]:,}; use --format png16 or tiff16 "
-                          "(or png) for it")
+    problem = format_problem(img.shape, fmt)
+    if problem:
+        raise OutputError(f"{path}: cannot write the image: {problem}")
     bits = 8 if fmt in ('png', 'jpeg') else 16
     arr = img if img.dtype in (np.uint8, np.uint16) else quantize(img, bits)
+    if alpha is not None and fmt == 'jpeg':
+        arr, alpha = _on_white(arr, alpha), None
     exif = _upright_exif((metadata or {}).get('exif'), arr.shape)
     icc = (metadata or {}).get('icc_profile')
     folder = os.path.dirname(os.path.abspath(path))
@@ -789,30 +828,72 @@ def write_image(path, img, fmt=None, metadata=None):
         raise _output_error(path, e) from None
     try:
         with atomic.atomic_write(path) as f:
-            {'tiff16': _write_tiff, 'jpeg': _write_jpeg}.get(fmt, _write_png)(f, arr, icc, exif)
+            write = {'tiff16': _write_tiff, 'jpeg': _write_jpeg}.get(fmt, _write_png)
+            write(f, _channels(arr, alpha, bgr=fmt != 'tiff16'), icc, exif)
     except OSError as e:
         raise _output_error(path, e) from None
     return path
 
 
+JPEG_ON_WHITE = ("JPEG has no transparency: the transparent areas are composited on white (--format png, "
+                 "png16 or tiff16 keep them transparent)")
+
+
+def format_problem(shape, fmt):
+    """Why an image of this shape (H, W, ...) cannot be written in fmt, with what to use; else None."""
+    if fmt == 'jpeg' and max(shape[:2]) > JPEG_MAX_SIDE:
+        return (f"JPEG holds at most {JPEG_MAX_SIDE:,} pixels a side and this image is {shape[1]:,}x{shape[0]:,}; "
+                "use --format png16 or tiff16 (or png) for it")
+    return None
+
+
+def _channels(arr, alpha, bgr):
+    """The samples as an encoder takes them: RGB, or BGR for OpenCV, with the alpha channel after them
+    at the samples' depth, if there is one."""
+    if alpha is None and not bgr:
+        return arr
+    out = np.empty(arr.shape[:2] + (3 if alpha is None else 4,), arr.dtype)
+    out[..., :3] = arr[..., ::-1] if bgr else arr
+    if alpha is not None:
+        if alpha.dtype.kind == 'f':
+            alpha = quantize(alpha, 8 if arr.dtype == np.uint8 else 16)
+        elif alpha.dtype != arr.dtype:      # 8 <-> 16 bits: full scale to full scale
+            alpha = alpha.astype(np.uint16) * 257 if arr.dtype == np.uint16 else np.rint(alpha / np.float32(257))
+        out[..., 3] = alpha
+    return out
+
+
+def _on_white(arr, alpha):
+    """Stored samples composited on white by the alpha channel, as a viewer shows them on a white page
+    (row bands of about a megapixel: no float copy of a whole big image)."""
+    full = np.float32(FULL_SCALE[arr.dtype])
+    out = np.empty_like(arr)
+    rows = max(1, (1 << 20) // arr.shape[1])
+    for top in range(0, arr.shape[0], rows):
+        a = to_float(alpha[top:top + rows])[..., None]
+        out[top:top + rows] = np.rint(arr[top:top + rows] * a + full * (1 - a))
+    return out
+
+
 def _write_png(f, arr, icc, exif):
-    """OpenCV's PNG (it writes 16-bit RGB, which Pillow cannot), with the profile and EXIF chunks."""
-    ok, png = cv2.imencode('.png', cv2.cvtColor(arr, cv2.COLOR_RGB2BGR))    # OpenCV writes BGR
+    """OpenCV's PNG (it writes 16-bit RGB, which Pillow cannot) from BGR(A), with the profile and EXIF
+    chunks."""
+    ok, png = cv2.imencode('.png', arr)
     if not ok:
         raise OSError("OpenCV could not encode the image as PNG")
     f.write(containers.png_with_metadata(png.tobytes(), icc, exif))
 
 
 def _write_jpeg(f, arr, icc, exif):
-    """OpenCV's JPEG (JPEG_OPTIONS), with the EXIF and profile segments."""
-    ok, jpeg = cv2.imencode('.jpg', cv2.cvtColor(arr, cv2.COLOR_RGB2BGR), JPEG_OPTIONS)
+    """OpenCV's JPEG (JPEG_OPTIONS) from BGR, with the EXIF and profile segments."""
+    ok, jpeg = cv2.imencode('.jpg', arr, JPEG_OPTIONS)
     if not ok:
         raise OSError("OpenCV could not encode the image as JPEG")
     f.write(containers.jpeg_with_metadata(jpeg.tobytes(), icc, exif))
 
 
 def _write_tiff(f, arr, icc, exif):
-    """16-bit TIFF through tifffile. Of the EXIF, the descriptive tags and Orientation 1 are written
+    """16-bit TIFF through tifffile from RGB(A) (the A unassociated alpha). Of the EXIF, the descriptive tags and Orientation 1 are written
     in the image's own tags; tifffile cannot write the EXIF sub-IFD (exposure, lens, GPS)."""
     import tifffile
     tags = []
@@ -823,7 +904,8 @@ def _write_tiff(f, arr, icc, exif):
         tags = [(ORIENTATION_TAG, 'H', 1, 1, True)] + [
             (tag, 's', 0, str(block[tag]).encode('ascii', 'replace'), True)
             for tag in DESCRIPTIVE_TAGS if tag in block]
-    tifffile.imwrite(f, arr, photometric='rgb', iccprofile=icc, extratags=tags)
+    tifffile.imwrite(f, arr, photometric='rgb', iccprofile=icc, extratags=tags,
+                     extrasamples=(2,) if arr.shape[2] == 4 else None)
 
 
 def _upright_exif(exif, shape):

@@ -417,9 +417,9 @@ def test_full_disk_names_the_photo_and_leaves_no_partial_set(tmp_path, capsys, m
         monkeypatch.setattr(lut, 'write_cube', full(lut.write_cube))
     else:
         real = image_io.write_image
-        monkeypatch.setattr(image_io, 'write_image', lambda path, img, fmt=None, metadata=None: (
-            full(real)(path, img=img, fmt=fmt, metadata=metadata) if metadata is not None
-            else real(path, img, fmt)))
+        monkeypatch.setattr(image_io, 'write_image', lambda path, img, fmt=None, metadata=None, alpha=None: (
+            full(real)(path, img=img, fmt=fmt, metadata=metadata, alpha=alpha) if metadata is not None
+            else real(path, img, fmt, alpha=alpha)))
     out = tmp_path / 'out'
     argv = [tmp_path / 'in', '--output-dir', out, '--lut']
     assert recipe_run(tmp_path, *argv) == 1

@@ -223,3 +223,14 @@ def test_jpeg_too_wide_says_why_and_what_to_use(tmp_path):
         image_io.write_image(str(tmp_path / 'wide.jpg'), np.zeros((2, 65536, 3), np.uint8), fmt='jpeg')
     assert '65,536x2' in str(e.value) and 'png16 or tiff16' in str(e.value)
     assert os.listdir(tmp_path) == []
+
+
+def test_evaluate_refuses_a_jpeg_result_too_wide_before_developing_it(tmp_path, capsys):
+    photo = write(tmp_path / 'panorama.png', encoded('.png', np.zeros((16, 65536, 3), np.uint8)))
+    recipe = tmp_path / 'edit.steps.json'
+    recipe.write_text('{"version": 1, "input_encoding": "srgb", "steps": [{"class": "ExposureFilter", '
+                      '"parameters": [0.5]}]}')
+    assert evaluate.main(['--recipe', str(recipe), photo, '--output-dir', str(tmp_path / 'out'),
+                          '--format', 'jpeg']) == 1
+    err = capsys.readouterr().err
+    assert f'{photo}: JPEG holds at most 65,500 pixels a side' in err and 'png16 or tiff16' in err and '.tmp-' not in err

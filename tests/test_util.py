@@ -356,7 +356,7 @@ def write_oriented(path, orientation, kind):
                          extratags=[(image_io.ORIENTATION_TAG, 'H', 1, orientation, True)])
     elif kind == 'png16':   # Pillow cannot write 16-bit RGB: OpenCV's PNG with an eXIf chunk
         with open(path, 'wb') as f:
-            image_io._write_png(f, labelled(np.uint16), None, exif_bytes(orientation))
+            image_io._write_png(f, labelled(np.uint16)[..., ::-1].copy(), None, exif_bytes(orientation))   # BGR
     else:
         Image.fromarray(labelled()).save(path, quality=95, exif=exif_bytes(orientation))
 
