@@ -113,6 +113,10 @@ def parse_args(argv):
                         help='seed the test-time dropout for repeatable output: a photo\'s edit then '
                              'depends only on the seed and its pixels (not its name, its position or the '
                              'other photos), e.g. --seed 7')
+    parser.add_argument('--no-dropout', action='store_true',
+                        help='turn the test-time dropout off: one deterministic edit per photo (the paper keeps '
+                             'dropout on at test time, a one-to-many mapping; off, the five exposures of a scene '
+                             'agree more: docs/USAGE.md)')
     parser.add_argument('--step', type=int, help='checkpoint step to load (default: newest): a training '
                         'checkpoint model.ckpt-N, or an actor kept every actor_snapshot_interval (actors/actor-N)')
     parser.add_argument('--batch-size', type=positive_int, default=BATCH_SIZE,
@@ -550,6 +554,9 @@ def warn_outside_domain(domain, low_res, path, model):
 def run_model(args, files, bases, tally):
     import vis
     gan, cfg, model_dir, source = load_model(args.config, args.model, args.step)
+    if args.no_dropout:
+        gan.agent.dropout_rate = 0.0     # read when the rollout is first traced, below
+        source += ', test-time dropout off'
     encoding = develop.model_encoding(cfg, args.encoding)
     print(f"model {model_dir} ({source}); input encoding: {encoding}")
     domain = read_domain(model_dir)
@@ -590,6 +597,8 @@ def run_model(args, files, bases, tally):
                 low_res = [low[k]] + [s['output'][k] for s in steps]
                 recipe = recipes.make(photo.path, photo.encoding, f'{args.config}/{args.model}', args.seed,
                                       gan.filters, steps, k, low_res)
+                if args.no_dropout:
+                    recipe['test_dropout'] = False
                 figure = None if args.no_intermediates else vis.steps_figure(
                     low_res, [{'action': e[0], 'pdf': s['pdf'][k], 'params': e[1]} for e, s in zip(edits, steps)],
                     gan.filters)

@@ -24,7 +24,8 @@ photos):
   consistency  mean PSNR between the five corrections of one photo (one photo, one look).
 The model corrects the renders through evaluate.py (a subprocess: exactly what a user runs, with
 --seed), once per seed of --seeds: a seed is one draw of the test-time dropout masks for every photo,
-so each seed gets its own row, and their mean is reported too; --step N scores a training run's kept
+so each seed gets its own row, and their mean is reported too (--no-dropout: one run with the dropout
+off, evaluate.py --no-dropout); --step N scores a training run's kept
 actor or checkpoint of iteration N (evaluate.py --step) for a score curve. Beside it: the baselines of
 bench/baselines.py, the model-free gain to a mean of 0.45, and two ceilings that see the reference (not
 methods: what a global edit could reach): one gain and gamma per photo fitted to the reference, and the
@@ -86,11 +87,12 @@ def render_all(photos, folder, kind='clip'):
     return originals
 
 
-def model_corrections(config, model, renders, out, seed, step=None):
+def model_corrections(config, model, renders, out, seed, step=None, no_dropout=False):
     """Runs evaluate.py on the render folder; returns {render name: corrected image}."""
     command = [sys.executable, os.path.join(PROJECT_DIR, 'evaluate.py'), config, model, renders,
                '--output-dir', out, '--no-intermediates', '--seed', str(seed)]
     command += ['--step', str(step)] if step is not None else []
+    command += ['--no-dropout'] if no_dropout else []
     print('running:', ' '.join(command), file=sys.stderr, flush=True)
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     results = {}
@@ -175,12 +177,14 @@ def score_set(kind, photos, out, args):
     if args.model:
         runs = []
         step = '' if args.step is None else f'_step{args.step}'
-        for seed in args.seeds:
-            results = model_corrections(args.config, args.model, renders,
-                                        os.path.join(out, f'{args.model}{step}_seed{seed}'), seed, args.step)
+        for seed in [0] if args.no_dropout else args.seeds:
+            run = f'{step}_no_dropout' if args.no_dropout else f'{step}_seed{seed}'
+            results = model_corrections(args.config, args.model, renders, os.path.join(out, args.model + run),
+                                        seed, args.step, args.no_dropout)
             runs.append(band_row(originals, {(stem, ev): results[render_name(stem, ev)]
                                              for stem in originals for ev in EVS}))
-            rows[f'model {args.config}/{args.model}{step} seed {seed}'] = runs[-1]
+            label = 'no dropout' if args.no_dropout else f'seed {seed}'
+            rows[f'model {args.config}/{args.model}{step} {label}'] = runs[-1]
         if len(runs) > 1:
             rows[f'model, mean of {len(runs)} seeds'] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
     return len(originals), rows
@@ -206,6 +210,8 @@ def main(argv=None):
     parser.add_argument('--out', default=os.path.join('outputs', 'exposure_errors'), help='work folder')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0],
                         help='evaluate.py --seed values, one model run each (default: 0)')
+    parser.add_argument('--no-dropout', action='store_true',
+                        help='score the model with evaluate.py --no-dropout (one deterministic run; --seeds ignored)')
     parser.add_argument('--step', type=int, help="a training run's iteration to score (default: the model as "
                                                  "evaluate.py loads it)")
     args = parser.parse_args(argv)

@@ -74,6 +74,18 @@ def test_seed_makes_output_repeatable(workspace, monkeypatch):
     assert outs[0] != outs[2]                                                 # dropout stays on
 
 
+def test_no_dropout_is_one_deterministic_edit(workspace, monkeypatch):
+    """--no-dropout: seeds no longer matter (the edits of seeds 3 and 4 differ with dropout, above), and the
+    recipe says dropout was off."""
+    outs = []
+    for seed in ('3', '4'):
+        out = workspace / f'out_nodrop{seed}'
+        run(workspace, monkeypatch, ['sintel', 'tiny', 'photos/a.tif', '--output-dir', str(out),
+                                     '--seed', seed, '--no-intermediates', '--no-dropout'])
+        outs.append(json.load(open(out / 'a.tif.steps.json')))
+    assert outs[0]['steps'] == outs[1]['steps'] and outs[0]['test_dropout'] is False
+
+
 def test_recipe_reapplies_the_same_edits(workspace, monkeypatch):
     first, second = workspace / 'out_r1', workspace / 'out_r2'
     run(workspace, monkeypatch, ['sintel', 'tiny', 'photos/b.png', '--output-dir', str(first), '--seed', '2',
