@@ -39,11 +39,11 @@ def post(url, body):
         return r.read(), int(r.headers['X-Width']), int(r.headers['X-Height'])
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--photo', help='a photo to preview (default: the astronaut at 2,400 x 1,600)')
     parser.add_argument('--repeats', type=int, default=40, help='slider changes timed (default 40)')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     folder = tempfile.mkdtemp()
     photo = args.photo
     if photo is None:

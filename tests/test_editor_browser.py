@@ -26,7 +26,7 @@ REQUIRED = os.environ.get('EXPOSURE_BROWSER_TESTS') == 'required'
 FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
          '--disable-component-update', '--disable-sync']
 # Where the README's screenshot is written (EDITOR_SCREENSHOT=docs/editor.jpg); else a temporary file.
-SCREENSHOT = os.environ.get('EDITOR_SCREENSHOT')
+SCREENSHOT = os.environ.get('EDITOR_SCREENSHOT') and os.path.abspath(os.environ['EDITOR_SCREENSHOT'])
 
 
 def unavailable(why):
@@ -144,7 +144,6 @@ def test_adjust_save_and_export_in_the_browser(browser, tmp_path, monkeypatch):
         page.click('#export')
         page.wait_for_function("document.getElementById('status').textContent.startsWith('exported')",
                                timeout=120000)
-        page.screenshot(path=SCREENSHOT or str(tmp_path / 'editor.jpg'), type='jpeg', quality=70)
         assert not errors
     # evaluate.py --recipe re-applies the saved recipe to the same pixels as Export.
     assert evaluate.main(['--recipe', 'outputs/photo.png.steps.json', 'shoot/photo.png',
@@ -153,3 +152,25 @@ def test_adjust_save_and_export_in_the_browser(browser, tmp_path, monkeypatch):
     assert np.array_equal(exported, cv2.imread('again/photo.png.retouched.png'))
     expected = filters_output(tmp_path / 'shoot' / 'photo.png', 'srgb', steps)
     assert np.abs(exported[..., ::-1].astype(int) - expected).max() <= 1
+
+
+def test_the_agents_edit_and_another_draw_in_the_browser(browser, tmp_path, monkeypatch):
+    """The shipped photos model on the demo's under- and over-exposed photos: its steps with their
+    pictures and the policy, another draw beside the first; the README's screenshot."""
+    monkeypatch.chdir(tmp_path)
+    folder = evaluate.prepare_demo_inputs('shoot')
+    app = editor.make_app(editor.Editor(editor.Library([folder], 'outputs'), 'photos', 'pretrained'))
+    with editor.Background(app) as served:
+        page = browser.new_page(viewport={'width': 1100, 'height': 650})
+        errors = []
+        page.on('pageerror', lambda e: errors.append(str(e)))
+        page.goto(served.url)
+        page.wait_for_function("document.querySelectorAll('#steps .step img').length === 5", timeout=180000)
+        assert page.locator('#steps .policy').count() == 5 and page.locator('.draw').count() == 1
+        steps = page.evaluate("JSON.stringify(activeSteps())")
+        wait_shown(page, json.loads(steps))
+        page.click('#draw')
+        page.wait_for_function("document.querySelectorAll('.draw').length === 2", timeout=180000)
+        assert page.inner_text('.draw:nth-child(2)').strip() == 'seed 1'
+        page.screenshot(path=SCREENSHOT or str(tmp_path / 'editor.jpg'), type='jpeg', quality=70)
+        assert not errors
