@@ -84,7 +84,6 @@ class Library:
         files = evaluate.gather_inputs(items, tally)
         folders = [os.path.realpath(i) for i in items if os.path.isdir(i)]
         named = {os.path.realpath(f) for i in items if not os.path.isdir(i) for f in image_io.list_images([i])}
-        self.paths = {}
         kept = []
         for path in files:
             real = os.path.realpath(path)
