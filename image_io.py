@@ -40,8 +40,8 @@ IMAGE_EXTENSIONS = TIFF_EXTENSIONS + ('.png', '.jpg', '.jpeg', '.webp', '.heic',
 MAX_PIXELS = 400_000_000   # refuse absurd sizes before allocating (a 24 MP photo is 24e6)
 ZERO_TAIL_BYTES = 4096     # a disk block: see _warn_if_zero_padded
 
-# How stored values become the agent's linear input (spec 8.2; decisions: declared encodings):
-# the exponent of each encoding (srgb is then scaled, see linearize).
+# How stored values become the agent's linear input (spec 8.2), per encoding a dataset declares so that
+# training and evaluation see the same values: the exponent (srgb is then scaled, see linearize).
 ENCODING_EXPONENTS = {'display': 1.0, 'linear': 1.0, 'prophoto': 1.8, 'srgb': 2.2}
 ENCODINGS = tuple(ENCODING_EXPONENTS)
 
@@ -362,7 +362,7 @@ def _read_raw(path, curve='linear'):
     try:
         with rawpy.imread(path) as raw:
             _check_size(path, raw.sizes.width, raw.sizes.height)
-            # 16-bit, camera white balance, no auto-brightness (decisions: RAW input); gamma (1, 1) is
+            # 16-bit, camera white balance, no auto-brightness (the agent corrects exposure); gamma (1, 1) is
             # linear, (2.4, 12.92) the sRGB curve. LibRaw turns the picture upright itself.
             return raw.postprocess(use_camera_wb=True, no_auto_bright=True,
                                    gamma=(1, 1) if curve == 'linear' else (2.4, 12.92),
