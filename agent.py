@@ -17,9 +17,7 @@ import tensorflow as tf
 
 import util
 from critic import ConvTower, Dense, lrelu
-
-# State vector layout (spec 4.1)
-REWARD_FLAG, STOPPED, STEP, USAGE = 0, 1, 2, 3
+from state import STEP, USAGE
 
 
 class Actor(tf.Module):

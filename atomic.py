@@ -6,6 +6,7 @@ never half of one. Any failure, Ctrl-C included, removes what was written. A run
 (kill -9, power loss) cannot clean up: remove_stale_temporaries clears its leftovers later.
 """
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -69,6 +70,12 @@ def atomic_write(path, mode='wb', **open_kwargs):
         # 'x': never write into a file that is there already, however unlikely its random name.
         with open(tmp, mode.replace('w', 'x'), **open_kwargs) as f:
             yield f
+
+
+def write_json(path, obj):
+    """Writes obj as indented JSON atomically."""
+    with atomic_write(path, 'w') as f:
+        json.dump(obj, f, indent=1)
 
 
 def remove_stale_temporaries(folder, min_age=STALE_SECONDS):

@@ -1,14 +1,14 @@
 """FiveK configuration (spec section 2.2): linear ProPhoto inputs -> expert C look.
 
 Plain Python: every name below is a hyper-parameter; `python train.py example NAME --key=value`
-overrides any of them. Names follow the original config.
+overrides any of them. Names follow the original config. Values that follow from these (num_state_dim
+= 11, z_dim = 131, feature_extractor_dims = 4096) are set by configurator.DERIVED after every override.
 """
-from filters import (ExposureFilter, GammaFilter, ImprovedWhiteBalanceFilter, SaturationPlusFilter,
-                     ToneFilter, ContrastFilter, WNBFilter, ColorFilter)
 
-# --- Filters (the action set; order defines filter ids 0..7: E, G, W, S+, T, Ct, BW, C)
-filters = [ExposureFilter, GammaFilter, ImprovedWhiteBalanceFilter, SaturationPlusFilter,
-           ToneFilter, ContrastFilter, WNBFilter, ColorFilter]
+# --- Filters (the action set, by class name in filters.py; order defines filter ids 0..7: E, G, W, S+,
+# T, Ct, BW, C)
+filters = ['ExposureFilter', 'GammaFilter', 'ImprovedWhiteBalanceFilter', 'SaturationPlusFilter',
+           'ToneFilter', 'ContrastFilter', 'WNBFilter', 'ColorFilter']
 curve_steps = 8                    # pieces of the tone and colour curves
 gamma_range = 3                    # gamma in [1/3, 3]
 exposure_range = 3.5               # exposure in (-3.5, +3.5) EV
@@ -44,7 +44,6 @@ share_feed_dict = True             # unused
 shared_feature_extractor = True    # one CNN for all filter heads; the selector has its own
 fc1_size = 128                     # hidden FC width of every head
 bnw = False                        # black-and-white mode (off: 3 channels)
-feature_extractor_dims = 4096      # flattened actor features (4 x 4 x 256)
 
 # --- GAN
 use_penalty = True                 # subtract the agent penalties from the reward
@@ -60,8 +59,6 @@ clamp_critic = 0.01                # weight clipping, unused while the gradient 
 median_filter_size = 101           # window of the median losses in the log
 z_type = 'uniform'                 # noise z ~ U[0, 1)
 z_dim_per_filter = 16              # noise sizing; only z[:, 0] is used (action sampling)
-num_state_dim = 3 + len(filters)   # state: reward flag, stopped, step, 8 usage flags
-z_dim = 3 + len(filters) * z_dim_per_filter
 test_steps = 5                     # every episode is exactly 5 steps
 real_img_size = 64                 # target patch size
 real_img_channels = 3

@@ -285,8 +285,7 @@ class Critic(tf.Module):
         dtype = util.compute_dtype(cfg.mixed_precision)
         channels = 3 + num_state_dim + 3
         self.tower = ConvTower(channels, rng, dtype, cfg.base_channels)
-        features = (cfg.source_img_size // 16) ** 2 * cfg.base_channels * 8
-        self.fc1 = Dense(features, cfg.fc1_size, rng, dtype, name='fully_connected')
+        self.fc1 = Dense(cfg.feature_extractor_dims, cfg.fc1_size, rng, dtype, name='fully_connected')
         self.fc2 = Dense(cfg.fc1_size, 1, rng, dtype, name='fully_connected_1')
 
     @property

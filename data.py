@@ -29,6 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
+import atomic
+import configurator
 import image_io
 import util
 
@@ -483,7 +485,7 @@ def _resolve(path):
     """Relative data paths are taken from the working directory, else from the project folder."""
     if os.path.isabs(path) or os.path.exists(path):
         return path
-    candidate = os.path.join(util.PROJECT_DIR, path)
+    candidate = os.path.join(configurator.PROJECT_DIR, path)
     return candidate if os.path.exists(candidate) else path
 
 
@@ -611,7 +613,7 @@ def main(argv=None):
                     "a model's input domain.", allow_abbrev=False,
         epilog="Config values can be overridden as --key=value. Examples: python data.py sintel --list val; "
                "python data.py sintel --domain models/sintel/pretrained --input_dir=../shared/data/sintel/inputs")
-    parser.add_argument('config', type=util.config_name, help="config name, e.g. sintel for config_sintel.py")
+    parser.add_argument('config', type=configurator.config_name, help="config name, e.g. sintel for config_sintel.py")
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument('--list', choices=SPLITS, help="which split to print")
     action.add_argument('--domain', metavar='MODEL_DIR',
@@ -620,15 +622,15 @@ def main(argv=None):
     args, overrides = parser.parse_known_args(argv)
     try:
         if args.domain:
-            cfg = util.apply_overrides(util.load_snapshot(os.path.join(args.domain, 'config.json'),
+            cfg = configurator.apply_overrides(configurator.load_snapshot(os.path.join(args.domain, 'config.json'),
                                                           args.config), overrides)
             inputs = (make_pair_provider(cfg, 'train') if cfg.reward == 'paired'
                       else make_provider(cfg, 'input', 'train'))
-            util.write_json(os.path.join(args.domain, 'input_domain.json'), input_domain(cfg, inputs))
+            atomic.write_json(os.path.join(args.domain, 'input_domain.json'), input_domain(cfg, inputs))
             inputs.close()
             print(f"wrote {os.path.join(args.domain, 'input_domain.json')} from {inputs.description}")
             return
-        paths = folder_split(util.load_config(args.config, overrides), 'input', args.list)
+        paths = folder_split(configurator.load_config(args.config, overrides), 'input', args.list)
     except DataError as e:
         raise SystemExit(f"error: {e}") from None
     print('\n'.join(paths))

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 import atomic
+import configurator
 import develop
 import recipes
 
@@ -172,16 +173,14 @@ class PhotoError(Exception):
 
 def model_places(config, name):
     """Where models/<config>/<name> is looked for: below the working directory, then the project."""
-    import util
-    places = [util.model_dir(config, name, root) for root in ('models', os.path.join(util.PROJECT_DIR, 'models'))]
+    places = [configurator.model_dir(config, name, root) for root in ('models', os.path.join(configurator.PROJECT_DIR, 'models'))]
     return places[:1] if os.path.realpath(places[0]) == os.path.realpath(places[1]) else places
 
 
 def find_model(config, name):
-    import util
-    if config not in util.available_configs():
-        raise Refused(f"unknown config {config!r}; available configs: {', '.join(util.available_configs())} "
-                      f"(config_<name>.py in {util.PROJECT_DIR})")
+    if config not in configurator.available_configs():
+        raise Refused(f"unknown config {config!r}; available configs: {', '.join(configurator.available_configs())} "
+                      f"(config_<name>.py in {configurator.PROJECT_DIR})")
     try:
         places = model_places(config, name)
     except ValueError as e:
@@ -205,11 +204,10 @@ def load_model(config, name, step):
     -> (gan, cfg, model folder, description of what was loaded)."""
     import tensorflow as tf
     import net
-    import util
     model_dir = find_model(config, name)
     snapshot = os.path.join(model_dir, 'config.json')
     try:
-        cfg = util.load_snapshot(snapshot, config) if os.path.exists(snapshot) else util.load_config(config)
+        cfg = configurator.load_snapshot(snapshot, config) if os.path.exists(snapshot) else configurator.load_config(config)
     except ValueError as e:
         raise Refused(str(e))
     gan = net.GAN(cfg, training=False)
@@ -440,7 +438,6 @@ def develop_and_write(developer, photo, edits, paths, fmt, report, recipe=None, 
     cube: for --lut, (a 16-bit Developer of the same filters, grid size, step labels). -> the report line."""
     import image_io
     import lut
-    import util
     start = time.time()
     problem = image_io.format_problem(photo.shape, fmt)
     if problem:
@@ -455,7 +452,7 @@ def develop_and_write(developer, photo, edits, paths, fmt, report, recipe=None, 
                                            alpha=photo.alpha)
                    for name, img in developer(photo, edits).items()}
         if recipe is not None:
-            writers['recipe'] = functools.partial(util.write_json, obj=recipe)
+            writers['recipe'] = functools.partial(atomic.write_json, obj=recipe)
         if figure is not None:
             writers['steps_png'] = functools.partial(image_io.write_image, img=figure, fmt='png')
         if cube is not None:
@@ -637,7 +634,7 @@ def run(args, tally):
     except recipes.RecipeError as e:
         raise Refused(str(e))
     if not args.recipe:
-        args.config = util.config_name(args.config)
+        args.config = configurator.config_name(args.config)
         find_model(args.config, args.model)
     prepare_output_dir(args.output_dir)
     util.configure_tensorflow()

@@ -16,9 +16,10 @@ import numpy as np
 import tensorflow as tf
 
 import atomic
-from agent import STOPPED, Actor, act, split_seed, uniform
+from agent import Actor, act, split_seed, uniform
 from critic import Critic
 from filters import build_filters
+from state import STOPPED
 
 EMA_DECAY = 0.99
 

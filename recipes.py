@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+import configurator
 VERSION = 1
 
 
@@ -59,7 +60,6 @@ def load(path):
     object per step and edits [(step index, user-unit parameters)], as develop.Developer takes them."""
     import filters
     import image_io
-    import util
     try:
         with open(path) as f:
             recipe = json.load(f)
@@ -71,7 +71,7 @@ def load(path):
     if not isinstance(steps, list) or not steps:
         raise RecipeError(f"recipe {path}: no steps; expected a JSON object with a list 'steps' of "
                           "{'class': ..., 'parameters': [...]}, as evaluate.py writes it")
-    cfg = util.load_config('example')            # the filters' ranges and curve sizes
+    cfg = configurator.load_config('example')            # the filters' ranges and curve sizes
     step_filters, edits = [], []
     for i, step in enumerate(steps, 1):
         name = step.get('class') if isinstance(step, dict) else None

@@ -1,7 +1,7 @@
 """The replay memory (spec 6): a pool of interleaved editing trajectories.
 
-A record is an image (64x64x3, the raw unclipped agent output so far) and its state (spec 4.1: index
-0 reward flag, 1 stopped, 2 step, 3.. filter-usage flags). Generator batches advance unfinished
+A record is an image (64x64x3, the raw unclipped agent output so far) and its state (spec 4.1; its layout
+is state.py's). Generator batches advance unfinished
 records by one step and put them back; fresh inputs keep the pool full; finished records (step 5)
 are what the critic sees as fakes. The pool is held as two arrays rather than a list of records;
 the order of records and every rule are those of a list.
@@ -13,8 +13,8 @@ import zipfile
 import numpy as np
 
 import atomic
+from state import STEP, STOPPED
 
-REWARD, STOPPED, STEP = 0, 1, 2   # state indices (spec 4.1)
 CRITIC_PASSES = 640               # the original gives up after this many passes with no finished record
 
 

@@ -14,6 +14,8 @@ import time
 
 import numpy as np
 
+import atomic
+import configurator
 
 class Tee:
     """Copies a stream to log.txt (append), as the original's log did."""
@@ -50,20 +52,18 @@ def parse_args(argv):
     bad = [o for o in overrides if not (o.startswith('--') and '=' in o)]
     if bad:
         parser.error(f"unrecognized arguments: {' '.join(bad)} (config overrides are --key=value)")
-    import util
-    args.config = util.config_name(args.config)
+    args.config = configurator.config_name(args.config)
     return args, overrides
 
 
 def load_or_create_config(args, overrides, model_dir):
     """A new model snapshots its config; a resumed one reuses the snapshot (plus new overrides)."""
     import net
-    import util
     snapshot = os.path.join(model_dir, 'config.json')
-    cfg = util.load_config(args.config, overrides)       # validates the name and the overrides
+    cfg = configurator.load_config(args.config, overrides)       # validates the name and the overrides
     if os.path.exists(snapshot):
         try:
-            cfg = util.apply_overrides(util.load_snapshot(snapshot, args.config), overrides)
+            cfg = configurator.apply_overrides(configurator.load_snapshot(snapshot, args.config), overrides)
         except ValueError as e:
             raise cannot_resume(model_dir, e)
     elif net.checkpoint_steps(model_dir):
@@ -72,7 +72,7 @@ def load_or_create_config(args, overrides, model_dir):
         raise cannot_resume(model_dir, f"its checkpoints have no {snapshot} (the settings they were "
                                        "trained with); copy it back (an export of this model holds one)")
     check_counts(cfg)
-    util.write_json(snapshot, util.config_to_dict(cfg))
+    atomic.write_json(snapshot, configurator.config_to_dict(cfg))
     with open(os.path.join(model_dir, 'commands.txt'), 'a') as f:
         f.write(' '.join(['python', 'train.py', args.config, args.model_name] + overrides) + '\n')
     return cfg
@@ -211,9 +211,8 @@ def main(argv=None):
 
 def run(argv):
     args, overrides = parse_args(argv)
-    import util
     try:
-        model_dir = util.model_dir(args.config, args.model_name)
+        model_dir = configurator.model_dir(args.config, args.model_name)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -254,7 +253,6 @@ def export(model_dir, out_dir, half=False):
     import shutil
     import tensorflow as tf
     import net
-    import util
     snapshot = os.path.join(model_dir, 'config.json')
     if not os.path.exists(snapshot):
         raise SystemExit(f"error: {model_dir} is not a trained model (no config.json)")
@@ -263,7 +261,7 @@ def export(model_dir, out_dir, half=False):
     if os.path.exists(out_dir) and os.path.samefile(out_dir, model_dir):
         raise SystemExit(f"error: --export {out_dir}: that is the model's own folder; name another folder")
     try:
-        cfg = util.load_snapshot(snapshot)
+        cfg = configurator.load_snapshot(snapshot)
     except ValueError as e:
         raise SystemExit(f"error: cannot export {model_dir}: {e}")
     gan = net.GAN(cfg)
@@ -332,7 +330,7 @@ def train(cfg, model_dir):
         return 0
     print(critic.tune_gradients(critic.tower_shapes(cfg.source_img_size, cfg.base_channels), cfg.batch_size,
                                 util.compute_dtype(cfg.mixed_precision)), flush=True)
-    util.write_json(os.path.join(model_dir, 'input_domain.json'), domain)
+    atomic.write_json(os.path.join(model_dir, 'input_domain.json'), domain)
     writer = tf.summary.create_file_writer(model_dir)
     memory = ReplayMemory(cfg, inputs, seed=cfg.seed, channels=6 if paired else 3)
     vis_records, _ = memory.get_feed_batch(cfg.num_samples)   # fixed visualization batch (spec 6.2)

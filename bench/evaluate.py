@@ -30,6 +30,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import tifffile  # noqa: E402
 
+import configurator  # noqa: E402
+
 PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket')   # bundled with scikit-image: no download
 SMALL = (500, 333)
 BIG = {'12 MP': (4000, 3000), '24 MP': (6000, 4000)}
@@ -96,8 +98,7 @@ def make_model(folder, model):
             raise SystemExit(f"error: no model at {source}")
         return config, name     # evaluate.py finds it in the project's models/ from any working folder
     import net
-    import util
-    gan = net.GAN(util.load_config('example', ['--seed=0']))
+    gan = net.GAN(configurator.load_config('example', ['--seed=0']))
     gan.save_actor(os.path.join(folder, 'models', 'example', 'fresh', 'actor'))
     return 'example', 'fresh'
 

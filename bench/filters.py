@@ -26,6 +26,8 @@ sys.path.insert(0, PROJECT_DIR)   # runnable as `python bench/filters.py` from a
 
 import numpy as np  # noqa: E402
 
+import configurator  # noqa: E402
+
 NAMES = ['E', 'G', 'W', 'S+', 'T', 'Ct', 'BW', 'C', 'Le']
 SEQUENCES = {'typical (W E T S+ C)': ['W', 'E', 'T', 'S+', 'C'],
              'costliest (S+ G Ct S+ G)': ['S+', 'G', 'Ct', 'S+', 'G']}
@@ -49,8 +51,7 @@ def median_seconds(fn, repeats):
 
 def filter_objects():
     import filters
-    import util
-    cfg = util.load_config('example')
+    cfg = configurator.load_config('example')
     found = {f.short_name: f for f in filters.build_filters(cfg)}
     found['Le'] = filters.LevelFilter(cfg)
     return found

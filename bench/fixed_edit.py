@@ -38,10 +38,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from skimage.metrics import peak_signal_noise_ratio  # noqa: E402
 
+import configurator  # noqa: E402
 import data  # noqa: E402
 import develop  # noqa: E402
 import image_io  # noqa: E402
-import util  # noqa: E402
 from filters import (ColorFilter, ExposureFilter, GammaFilter, ImprovedWhiteBalanceFilter,  # noqa: E402
                      ToneFilter)
 
@@ -136,7 +136,7 @@ def main(argv=None):
     args, overrides = parser.parse_known_args(argv)
     name = 'per_frame' if args.per_frame else 'linear' if args.linear else 'fixed'
     out_dir = args.out or os.path.join('outputs', f'{name}_edit')
-    cfg = util.load_config(args.config, overrides + ['--seed=0'])
+    cfg = configurator.load_config(args.config, overrides + ['--seed=0'])
     try:
         held_out = data.folder_split(cfg, 'input', 'val')
         targets = data.matching_targets(held_out, data._resolve(cfg.target_dir))

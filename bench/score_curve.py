@@ -28,11 +28,12 @@ sys.path.insert(0, PROJECT_DIR)   # runnable as `python bench/score_curve.py` fr
 
 import numpy as np  # noqa: E402
 
+import atomic  # noqa: E402
+import configurator  # noqa: E402
 import data  # noqa: E402
 import evaluate  # noqa: E402
 import net  # noqa: E402
 import score  # noqa: E402
-import util  # noqa: E402
 
 
 def run_steps(model_dir):
@@ -56,7 +57,7 @@ def scored(config, model, step, seed, inputs, target_dir, out):
         raise SystemExit(f"error: evaluate.py failed at step {step} with seed {seed} (its messages are above)")
     keys = {score.name_key(p) for p in inputs}
     result = score.score_folders(os.path.join(out, 'images'), target_dir, keys=keys)
-    util.write_json(result_file, json.loads(score.to_json(result)))
+    atomic.write_json(result_file, json.loads(score.to_json(result)))
     return result
 
 
@@ -73,7 +74,7 @@ def main(argv=None):
     parser.add_argument('--out', help='results folder (default outputs/score_curve/<config>-<model>, '
                                       'with -train for --split train)')
     args, overrides = parser.parse_known_args(argv)
-    cfg = util.load_config(args.config, overrides)
+    cfg = configurator.load_config(args.config, overrides)
     try:
         model_dir = evaluate.find_model(args.config, args.model)
         inputs = data.folder_split(cfg, 'input', args.split)

@@ -29,9 +29,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import configurator  # noqa: E402
 import critic  # noqa: E402
 import net  # noqa: E402
 import util  # noqa: E402
+from state import STEP  # noqa: E402
 
 
 WRAPPERS = {'While', 'StatefulPartitionedCall', 'PartitionedCall', 'If', 'StatelessIf', 'StatelessWhile'}
@@ -123,7 +125,7 @@ def updates(cfg, gan, b):
     images = rng.random((b, size, size, 3), dtype=np.float32) * 0.6
     targets = rng.random((b, size, size, 3), dtype=np.float32) if cfg.reward == 'paired' else None
     states = np.zeros((b, cfg.num_state_dim), np.float32)
-    states[:, 2] = rng.integers(0, cfg.test_steps, b)
+    states[:, STEP] = rng.integers(0, cfg.test_steps, b)
     noise = rng.random((b, cfg.z_dim), dtype=np.float32)
     fake = rng.random((k, b, size, size, 3), dtype=np.float32)
     real = rng.random((k, b, size, size, 3), dtype=np.float32)
@@ -142,7 +144,7 @@ def compare_gradients(args, precision, rounds):
     in critic.conv's forward form, and each the faster of the two as critic.tune_gradients picked them
     (what train.py does), alternating round by round in one process since this host's speed drifts by
     more than the differences within minutes."""
-    cfg = util.load_config(args.config, [f'--mixed_precision={precision == "bfloat16"}', '--seed=0'])
+    cfg = configurator.load_config(args.config, [f'--mixed_precision={precision == "bfloat16"}', '--seed=0'])
     iterations = {}
     for way in ('tensorflow', 'forward', 'tuned'):
         if way == 'tuned':                # read when the update functions are traced, on their first call
@@ -170,11 +172,11 @@ def measure(args, precision):
     mixed = precision == 'bfloat16'
     dtype = tf.bfloat16 if mixed else tf.float32
     overrides = [f'--mixed_precision={mixed}', '--seed=0']
-    cfg = util.load_config(args.config, overrides)
+    cfg = configurator.load_config(args.config, overrides)
     k = cfg.citers
     print(f"\n{critic.tune_gradients(critic.tower_shapes(cfg.source_img_size, cfg.base_channels), args.batch_size, dtype)}")
     generator, critic_updates = updates(cfg, net.GAN(cfg), args.batch_size)
-    paired_cfg = util.load_config(args.config, overrides + ['--reward=paired'])
+    paired_cfg = configurator.load_config(args.config, overrides + ['--reward=paired'])
     paired_generator, _ = updates(paired_cfg, net.GAN(paired_cfg), args.batch_size)
 
     def iteration():

@@ -7,11 +7,11 @@ import pytest
 import tensorflow as tf
 
 import agent
+import configurator
 import critic
 import filters
-import util
 
-CFG = util.load_config('example', ['--seed=0'])
+CFG = configurator.load_config('example', ['--seed=0'])
 FILTERS = filters.build_filters(CFG)
 
 

@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 
 import atomic
+import configurator
 import net
-import util
 from replay_memory import ReplayMemory
 
 
@@ -101,9 +101,9 @@ def test_remove_stale_temporaries_spares_live_ones_and_other_files(tmp_path):
 
 def test_write_json_failure_mid_write(tmp_path):
     target = tmp_path / 'config.json'
-    util.write_json(str(target), {'a': 1})
+    atomic.write_json(str(target), {'a': 1})
     with pytest.raises(TypeError):
-        util.write_json(str(target), {'b': 2, 'c': object()})      # fails after writing '{"b": 2'
+        atomic.write_json(str(target), {'b': 2, 'c': object()})      # fails after writing '{"b": 2'
     assert json.loads(target.read_text()) == {'a': 1} and names(tmp_path) == ['config.json']
 
 
@@ -126,7 +126,7 @@ def test_replay_memory_save_failure_mid_write(tmp_path, monkeypatch):
 
 
 def test_save_actor_failure_mid_write(tmp_path, monkeypatch):
-    gan = net.GAN(util.load_config('example', ['--seed=0']))
+    gan = net.GAN(configurator.load_config('example', ['--seed=0']))
     write = tf.train.Checkpoint.write
 
     def interrupted(self, prefix, **kwargs):

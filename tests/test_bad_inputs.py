@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import tifffile
 
+import configurator
 import containers
 import data
 import image_io
 import score
 import train
-import util
 
 H, W = 96, 128            # at least 80 px on the short side: what training accepts
 CUTS = (0.01, 0.3, 0.7, 0.98, -1)     # fractions of the file kept; -1: all but the last byte
@@ -154,7 +154,7 @@ def test_wording_of_the_main_cases(folder):
 
 
 def test_training_data_skips_bad_files_with_a_warning(folder, capsys):
-    cfg = util.load_config('sintel', [f'--input_dir={folder}', '--val_fraction=0.0', '--batch_size=4'])
+    cfg = configurator.load_config('sintel', [f'--input_dir={folder}', '--val_fraction=0.0', '--batch_size=4'])
     provider = data.make_provider(cfg, 'input', 'train', seed=0)
     err = capsys.readouterr().err
     for name in BAD:
@@ -216,7 +216,7 @@ def test_a_run_that_saved_a_checkpoint_keeps_its_config(empty_inputs, monkeypatc
     monkeypatch.setattr(train, 'train', saves_then_crashes)
     with pytest.raises(RuntimeError):
         train.main(['sintel', 'saved', '--max_iter_step=7'])
-    snapshot = util.load_snapshot(os.path.join('models', 'sintel', 'saved', 'config.json'))
+    snapshot = configurator.load_snapshot(os.path.join('models', 'sintel', 'saved', 'config.json'))
     assert snapshot.max_iter_step == 7
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import util
+import configurator
 
-spec = importlib.util.spec_from_file_location('fixed_edit', os.path.join(util.PROJECT_DIR, 'bench', 'fixed_edit.py'))
+spec = importlib.util.spec_from_file_location('fixed_edit', os.path.join(configurator.PROJECT_DIR, 'bench', 'fixed_edit.py'))
 fixed_edit = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(fixed_edit)
 
@@ -33,7 +33,7 @@ def test_per_frame_fit_reaches_each_target_and_a_shared_fit_cannot():
     inputs = np.stack([frame(i, 32) for i in range(len(GAINS))])
     targets = np.clip(inputs * np.array(GAINS, np.float32)[:, None, None, None], 0, 1)
     patches = np.concatenate([inputs, targets], axis=-1)
-    cfg = util.load_config('sintel', [])
+    cfg = configurator.load_config('sintel', [])
     results = {}
     for per_frame in (False, True):
         chain, raw, _ = fixed_edit.fit(cfg, patches, 150, per_frame=per_frame)
@@ -51,7 +51,7 @@ def test_linear_edits_follow_what_the_frame_shows_and_a_fixed_edit_cannot(monkey
     means = inputs.mean(axis=(1, 2, 3), keepdims=True)
     targets = np.clip(inputs * 0.3 / means, 0, 1)
     patches = np.repeat(np.concatenate([inputs, targets], axis=-1), 4, axis=0)   # four patches a frame
-    cfg = util.load_config('sintel', [])
+    cfg = configurator.load_config('sintel', [])
     train, test = patches[:80], patches[80::4]           # 20 frames to fit, 4 new ones
     chain, raw, maps, mean, scale = fixed_edit.fit_linear(cfg, train, 150)
     features = tf.constant((fixed_edit.statistics(test[..., :3]) - mean) / scale, tf.float32)

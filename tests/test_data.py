@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tifffile
 
+import configurator
 import data
-import util
 
-SINTEL = os.path.join(util.PROJECT_DIR, '..', 'shared', 'data', 'sintel')
+SINTEL = os.path.join(configurator.PROJECT_DIR, '..', 'shared', 'data', 'sintel')
 
 
 def make_cfg(**kw):

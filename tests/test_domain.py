@@ -5,14 +5,14 @@ import os
 import pytest
 from skimage import data as skdata
 
+import configurator
 import data
 import develop
 import evaluate
 import image_io
-import util
 from conftest import SHARED_DATA
 
-SINTEL = os.path.join(util.PROJECT_DIR, 'models', 'sintel', 'pretrained')
+SINTEL = os.path.join(configurator.PROJECT_DIR, 'models', 'sintel', 'pretrained')
 
 
 def test_shipped_model_records_its_domain():
@@ -49,7 +49,7 @@ def test_model_without_a_recorded_domain_does_not_warn(tmp_path):
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED_DATA, 'sintel')), reason='needs ../shared/data')
 def test_held_out_sintel_frames_do_not_warn():
-    cfg = util.load_config('sintel', [f"--input_dir={os.path.join(SHARED_DATA, 'sintel', 'inputs')}"])
+    cfg = configurator.load_config('sintel', [f"--input_dir={os.path.join(SHARED_DATA, 'sintel', 'inputs')}"])
     domain = evaluate.read_domain(SINTEL)
     frames = data.folder_split(cfg, 'input', 'val')
     assert len(frames) == 85

@@ -12,25 +12,25 @@ import pytest
 import tensorflow as tf
 import tifffile
 
+import configurator
 import develop
 import evaluate
 import filters
 import image_io
 import net
-import util
 
 
 @pytest.fixture(scope='module')
 def workspace(tmp_path_factory):
     """A project-like folder with models/sintel/tiny (a saved, untrained checkpoint) and photos."""
     root = tmp_path_factory.mktemp('eval')
-    cfg = util.load_config('sintel', ['--seed=0'])
+    cfg = configurator.load_config('sintel', ['--seed=0'])
     gan = net.GAN(cfg)
     model_dir = root / 'models' / 'sintel' / 'tiny'
     manager = gan.make_manager(str(model_dir))
     manager.save(checkpoint_number=7)
     with open(model_dir / 'config.json', 'w') as f:
-        json.dump(util.config_to_dict(cfg), f)
+        json.dump(configurator.config_to_dict(cfg), f)
     photos = root / 'photos'
     photos.mkdir()
     rng = np.random.default_rng(0)
@@ -146,7 +146,7 @@ def test_missing_model_lists_what_exists(workspace, monkeypatch, capsys):
     err = refused(capsys)
     assert 'tiny' in err and 'train.py sintel nothere' in err
     # Both places looked in are named: below the working directory, then below the project.
-    assert "models/sintel/nothere/" in err and f"{util.PROJECT_DIR}/models/sintel/nothere/" in err
+    assert "models/sintel/nothere/" in err and f"{configurator.PROJECT_DIR}/models/sintel/nothere/" in err
     assert run(workspace, monkeypatch, ['sintel', 'tiny', 'photos/a.tif', '--step', '99']) == 2
     assert 'available steps: 7' in refused(capsys)
 
@@ -154,7 +154,7 @@ def test_missing_model_lists_what_exists(workspace, monkeypatch, capsys):
 # ----------------------------------------------------------------------------------------------
 # The fast full-resolution path against the reference (float, filter by filter, then quantized)
 
-FILTERS = filters.build_filters(util.load_config('example'))
+FILTERS = filters.build_filters(configurator.load_config('example'))
 
 
 def random_edits(rng, count=5):
@@ -263,7 +263,7 @@ def test_batches_of_big_photos_are_read_again(workspace, monkeypatch):
 def test_original_tf1_checkpoint_evaluates(workspace, monkeypatch, capsys):
     """`evaluate.py example pretrained ...` on a checkpoint with the original's names and shapes."""
     import tensorflow as tf
-    g = net.GAN(util.load_config('example', ['--seed=5']))
+    g = net.GAN(configurator.load_config('example', ['--seed=5']))
     rng = np.random.default_rng(3)
     weights = {n: (rng.standard_normal(v.shape.as_list()) * 0.05).astype(np.float32)
                for n, v in net.original_variable_map(g).items()}
@@ -309,7 +309,7 @@ def recipe_run(tmp_path, *argv):
 
 
 def leftovers(folder):
-    """Temporary files left in a folder tree (image_io.temporary_path names)."""
+    """Temporary files left in a folder tree (atomic.temporary_path names)."""
     return [p for p in folder.rglob('.tmp-*')]
 
 
@@ -481,7 +481,7 @@ def test_the_shipped_model_is_found_from_another_directory(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)                   # no models/ here: the project's is used
     photo = write_photo(tmp_path / 'a.png', 1)
     assert evaluate.main(['sintel', 'pretrained', photo, '--no-intermediates', '--seed', '1']) == 0
-    assert f"model {util.PROJECT_DIR}/models/sintel/pretrained" in capsys.readouterr().out
+    assert f"model {configurator.PROJECT_DIR}/models/sintel/pretrained" in capsys.readouterr().out
     assert (tmp_path / 'outputs' / 'a.png.retouched.png').exists()
 
 
@@ -516,7 +516,7 @@ def test_a_folder_named_like_a_photo_is_reported(tmp_path, capsys):
 
 def test_a_config_can_be_named_by_its_file(tmp_path, monkeypatch, capsys):
     # As a shell completes it: config_sintel.py is sintel, for evaluate.py, train.py and data.py alike.
-    assert [util.config_name(t) for t in ('sintel', 'config_sintel', 'config_sintel.py', './config_sintel.py')] \
+    assert [configurator.config_name(t) for t in ('sintel', 'config_sintel', 'config_sintel.py', './config_sintel.py')] \
         == ['sintel'] * 4
     monkeypatch.chdir(tmp_path)
     assert evaluate.main(['config_sintel.py', 'nosuch', 'a.png']) == 2
@@ -529,7 +529,7 @@ def test_unknown_config_lists_the_available_ones(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert evaluate.main(['nosuch', 'mymodel', 'a.png']) == 2
     err = refused(capsys)
-    assert f"unknown config 'nosuch'; available configs: {', '.join(util.available_configs())}" in err
+    assert f"unknown config 'nosuch'; available configs: {', '.join(configurator.available_configs())}" in err
     assert 'train.py' not in err
     assert not (tmp_path / 'outputs').exists()
 

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import tifffile
 
+import configurator
 import evaluate
 import net
-import util
 
 H, W = 48, 64
 
@@ -124,7 +124,7 @@ def test_recipe_run_over_the_corpus(shoot, tmp_path, capsys):
 
 
 def test_model_run_over_the_corpus(shoot, tmp_path, monkeypatch, capsys):
-    cfg = util.load_config('sintel', ['--seed=0'])
+    cfg = configurator.load_config('sintel', ['--seed=0'])
     model_dir = tmp_path / 'models' / 'sintel' / 'tiny'
     net.GAN(cfg).save_actor(str(model_dir / 'actor'))
     monkeypatch.chdir(tmp_path)

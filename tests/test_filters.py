@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import configurator
 import filters
-import util
 
-CFG = util.load_config('example')
+CFG = configurator.load_config('example')
 FILTERS = {f.short_name: f for f in filters.build_filters(CFG)}
 FILTERS['Le'] = filters.LevelFilter(CFG)
 RNG = np.random.default_rng(0)
@@ -75,9 +75,9 @@ def test_build_filters_order_names_and_sizes():
     fs = filters.build_filters(CFG)
     assert [f.short_name for f in fs] == ['E', 'G', 'W', 'S+', 'T', 'Ct', 'BW', 'C']
     assert [f.num_params + 6 for f in fs] == [7, 7, 9, 7, 14, 7, 7, 30]   # head widths, spec 11.5
-    assert [f.name for f in filters.build_filters(util.load_config('example', ['--filters=["GammaFilter"]']))] == ['gamma']
+    assert [f.name for f in filters.build_filters(configurator.load_config('example', ['--filters=["GammaFilter"]']))] == ['gamma']
     with pytest.raises(ValueError, match='unknown filter'):
-        filters.build_filters(util.load_config('example', ['--filters=["NoSuchFilter"]']))
+        filters.build_filters(configurator.load_config('example', ['--filters=["NoSuchFilter"]']))
 
 
 @pytest.mark.parametrize('short, expected', [

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import configurator
 import net
 import util
 from conftest import SHARED_DATA
@@ -16,7 +17,7 @@ B = 4
 
 
 def config(**overrides):
-    return util.load_config('example', ['--seed=0'] + [f'--{k}={v}' for k, v in overrides.items()])
+    return configurator.load_config('example', ['--seed=0'] + [f'--{k}={v}' for k, v in overrides.items()])
 
 
 @pytest.fixture(scope='module')

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+import configurator
 import data
 import image_io
 import net
@@ -132,7 +133,7 @@ def test_val_spread_takes_every_kth():
 
 
 def test_paired_reward_sign_and_scale():
-    cfg = util.load_config('photos', ['--seed=0'])
+    cfg = configurator.load_config('photos', ['--seed=0'])
     target = np.full((2, 64, 64, 3), 0.5, np.float32)
     far, near = target - 0.2, target - 0.02                       # MSE 0.04 and 0.0004
     psnr = lambda x: float(np.mean(net.paired_score(cfg, x, target)))
@@ -153,7 +154,7 @@ def test_critic_reward_ignores_targets():
     rng = np.random.default_rng(0)
     images = rng.random((2, 64, 64, 3), dtype=np.float32)
     states, noise = np.zeros((2, 11), np.float32), rng.random((2, 131), dtype=np.float32)
-    cfg = util.load_config('example', ['--seed=0'])
+    cfg = configurator.load_config('example', ['--seed=0'])
     assert cfg.reward == 'critic'
     a = net.GAN(cfg).generator_step(images, states, noise, 1e-4, 1e-3, 0.1)
     b = net.GAN(cfg).generator_step(images, states, noise, 1e-4, 1e-3, 0.1, targets=1.0 - images)
@@ -192,7 +193,7 @@ def test_tiny_paired_run_trains_without_a_critic(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert 'each input has its own (paired reward)' in out and 'PSNR' in out and 'EMD' not in out
     model = os.path.join('models', 'photos', 'tiny')
-    gan = net.GAN(util.load_snapshot(os.path.join(model, 'config.json')))
+    gan = net.GAN(configurator.load_snapshot(os.path.join(model, 'config.json')))
     assert gan.restore(model) == 4
     assert int(gan.c_optimizer.iterations.numpy()) == 0          # no critic update
     assert int(gan.g_optimizer.iterations.numpy()) == 30 + 3     # warm-up rollouts + one per iteration

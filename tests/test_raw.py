@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
+import configurator
 import image_io
-import util
 from conftest import SHARED_DATA
 
 KDC = os.path.join(SHARED_DATA, 'raw', 'RAW_KODAK_DC50.KDC')
@@ -31,7 +31,7 @@ def test_raw_in_a_folder_dataset(tmp_path):
     folder = tmp_path / 'raws'
     folder.mkdir()
     shutil.copy(KDC, folder / 'a.kdc')
-    cfg = util.load_config('sintel', [f'--input_dir={folder}', '--input_encoding=linear', '--val_fraction=0.0'])
+    cfg = configurator.load_config('sintel', [f'--input_dir={folder}', '--input_encoding=linear', '--val_fraction=0.0'])
     provider = data.make_provider(cfg, 'input', 'train', seed=0)
     assert len(provider) == 4 and provider.next_batch(2).shape == (2, 64, 64, 3)
 

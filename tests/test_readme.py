@@ -11,11 +11,11 @@ import shlex
 
 import pytest
 
-import util
+import configurator
 from conftest import SHARED_DATA
 
 # The README keeps the common commands; the reference pages in docs/ hold the rest.
-DOCUMENTS = [os.path.join(util.PROJECT_DIR, 'README.md')] + sorted(glob.glob(os.path.join(util.PROJECT_DIR, 'docs', '*.md')))
+DOCUMENTS = [os.path.join(configurator.PROJECT_DIR, 'README.md')] + sorted(glob.glob(os.path.join(configurator.PROJECT_DIR, 'docs', '*.md')))
 
 
 def readme_commands():
@@ -32,7 +32,7 @@ def readme_commands():
 
 
 def load_script(script):
-    path = os.path.join(util.PROJECT_DIR, script)
+    path = os.path.join(configurator.PROJECT_DIR, script)
     spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(script))[0] + '_readme', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -49,10 +49,10 @@ def help_text(script):
 def test_every_readme_command_names_a_script_and_its_options():
     commands = readme_commands()
     assert len(commands) >= 15
-    config_keys = set(vars(util.load_config('photos')))
+    config_keys = set(vars(configurator.load_config('photos')))
     helps = {}
     for script, *args in commands:
-        assert os.path.isfile(os.path.join(util.PROJECT_DIR, script)), script
+        assert os.path.isfile(os.path.join(configurator.PROJECT_DIR, script)), script
         helps.setdefault(script, help_text(script))
         for arg in args:
             if not arg.startswith('--'):
@@ -63,7 +63,7 @@ def test_every_readme_command_names_a_script_and_its_options():
             else:
                 assert option in helps[script], (script, option)
         if script == 'train.py' and args and not args[0].startswith('-'):
-            assert args[0] in util.available_configs()
+            assert args[0] in configurator.available_configs()
 
 
 def test_readme_demo_and_recipe_run_as_written(tmp_path, monkeypatch):
@@ -79,7 +79,7 @@ def test_readme_demo_and_recipe_run_as_written(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED_DATA, 'photos')), reason='needs ../shared/data')
 def test_readme_validation_split_lists_held_out_photos(monkeypatch, capsys):
-    monkeypatch.chdir(util.PROJECT_DIR)
+    monkeypatch.chdir(configurator.PROJECT_DIR)
     assert ['data.py', 'photos', '--list', 'val'] in readme_commands()
     load_script('data.py').main(['photos', '--list', 'val'])
     assert len(capsys.readouterr().out.split()) == 44

@@ -8,7 +8,8 @@ import types
 import numpy as np
 import pytest
 
-from replay_memory import ReplayMemory, REWARD, STEP, STOPPED
+from replay_memory import ReplayMemory
+from state import REWARD_FLAG, STEP, STOPPED
 
 SIZE = 4
 
@@ -36,7 +37,7 @@ def agent_step(images, states, rng, test_steps=5):
     states = states.copy()
     step = states[:, STEP] + 1
     submitted = (np.abs(step - test_steps) < 1e-4).astype(np.float32)
-    states[:, REWARD] = states[:, STOPPED] = submitted
+    states[:, REWARD_FLAG] = states[:, STOPPED] = submitted
     states[:, STEP] = step
     states[np.arange(len(states)), 3 + rng.integers(0, 8, len(states))] = 1
     return np.broadcast_to(step[:, None, None, None], images.shape).astype(np.float32), states

@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
+import configurator
 import critic
 import train
-import util
 
 TINY = ['--batch_size=4', '--replay_memory_size=16', '--num_samples=4', '--warmup_giters=30',
         '--citers=2', '--citers_initial=4', '--critic_initialization=1', '--write_image_interval=2',
@@ -21,7 +21,7 @@ TINY = ['--batch_size=4', '--replay_memory_size=16', '--num_samples=4', '--warmu
 
 def load_bench(name):
     """A script of bench/ as a module."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(util.PROJECT_DIR, 'bench', f'{name}.py'))
+    spec = importlib.util.spec_from_file_location(name, os.path.join(configurator.PROJECT_DIR, 'bench', f'{name}.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -269,7 +269,7 @@ def test_interrupt_saves_and_resumes_on_the_same_schedule(tiny_data, capsys, mon
     with pytest.raises(SystemExit, match='no training session in this log'):
         run_sessions.main([__file__])
 
-    cfg = util.load_config('sintel', ['--max_iter_step=6'])
+    cfg = configurator.load_config('sintel', ['--max_iter_step=6'])
     after_warm_up = [s for s in seen if s[1] > 0]
     assert {it for it, *_ in after_warm_up} == set(range(1, 7))
     for it, lr_g, lr_v in after_warm_up:

@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 import pytest
 
+import configurator
 import data
 import evaluate
 import train
-import util
 from conftest import ROOT
 
 
@@ -271,7 +271,7 @@ def test_ctrl_c_in_the_first_seconds_of_a_real_run(tmp_path, stop):
 
 def test_photo_config_data_errors_suggest_fixes_that_fit_it(tmp_path):
     for role, overrides in (('input', []), ('target', ['--reward=critic'])):
-        cfg = util.load_config('photos', [f'--{role}_dir={tmp_path / "nowhere"}'] + overrides)
+        cfg = configurator.load_config('photos', [f'--{role}_dir={tmp_path / "nowhere"}'] + overrides)
         with pytest.raises(data.DataError) as e:
             data.make_provider(cfg, role, 'train')
         assert 'folder not found' in str(e.value) and f'--{role}_dir=PATH' in str(e.value)

@@ -12,6 +12,7 @@ import pytest
 import tifffile
 
 import atomic
+import configurator
 import containers
 import image_io
 import util
@@ -914,17 +915,17 @@ def test_crops():
 
 
 def test_load_config_and_overrides():
-    cfg = util.load_config('example', ['--max_iter_step=200', '--batch_size=16', '--base_lr=1', '--seed=3'])
+    cfg = configurator.load_config('example', ['--max_iter_step=200', '--batch_size=16', '--base_lr=1', '--seed=3'])
     assert (cfg.max_iter_step, cfg.batch_size, cfg.base_lr, cfg.seed) == (200, 16, 1.0, 3)
     assert cfg.config_name == 'example' and cfg.num_state_dim == 11 and len(cfg.filters) == 8
-    assert util.load_config('example').max_iter_step == 20000          # fresh namespace each time
-    sintel = util.load_config('sintel', ['--input_dir=/tmp/frames'])
+    assert configurator.load_config('example').max_iter_step == 20000          # fresh namespace each time
+    sintel = configurator.load_config('sintel', ['--input_dir=/tmp/frames'])
     assert sintel.input_dir == '/tmp/frames' and sintel.input_kind == 'folder' and sintel.batch_size == 64
     with pytest.raises(SystemExit, match='Available configs: .*example.*sintel'):
-        util.load_config('nonexistent')
+        configurator.load_config('nonexistent')
     with pytest.raises(SystemExit, match='bad override'):
-        util.load_config('example', ['--no_such_key=1'])
+        configurator.load_config('example', ['--no_such_key=1'])
     with pytest.raises(SystemExit, match='must be int'):
-        util.load_config('example', ['--batch_size=abc'])
-    snapshot = util.config_to_dict(cfg)
+        configurator.load_config('example', ['--batch_size=abc'])
+    snapshot = configurator.config_to_dict(cfg)
     assert snapshot['filters'][0] == 'ExposureFilter' and snapshot['tone_curve_range'] == [0.5, 2]
