@@ -1,13 +1,13 @@
-"""The actor (the paper's generator) of spec 4.1-4.3 and its penalties (spec 5.3).
+"""The actor (the policy network; net.py's glossary) of spec 4.1-4.3 and its penalties (spec 5.3).
 
 One step of an episode: two CNNs read the image with the state vector as constant planes. One
 regresses every filter's parameters (8 heads on shared features), the other picks the filter (a
-softmax policy with 5% uniform exploration). All 8 filters run; the one-hot of the chosen action keeps
-one output, so gradient reaches only the chosen filter and its head.
+softmax policy with 5% uniform exploration). Each image goes through its chosen filter, so gradient
+reaches only that filter and its head.
 
 Dropout on both feature vectors is on in training AND evaluation: it is the model's one-to-many
-mapping (decisions.md). It is stateless, driven by an explicit seed, so any rollout can be repeated.
-A seed is one (2,) for the whole batch (training), or one per image (B, 2): then each image's masks
+mapping, as in the original, where it is the only randomness at test time (spec 4.2). It is
+stateless, driven by an explicit seed, so any rollout can be repeated. A seed is one (2,) for the whole batch (training), or one per image (B, 2): then each image's masks
 and samples are drawn from its own seed alone, so its edit does not depend on the rest of its batch
 (evaluate.py --seed: a photo gets the same edit alone, in any batch, at any position).
 """
@@ -16,17 +16,17 @@ import math
 import tensorflow as tf
 
 import util
-from critic import ConvTower, Dense, lrelu
+from layers import ConvTower, Dense, lrelu
 from state import STEP, USAGE
 
 
 class Actor(tf.Module):
-    """The generator's weights: shared parameter extractor + 8 filter heads, and the selector branch."""
+    """The actor's weights: shared parameter extractor + 8 filter heads, and the selector branch."""
 
     def __init__(self, cfg, filters, rng, weight_dtype=tf.float32):
         """weight_dtype float16 makes a storage copy for a half-size export (GAN.save_actor); the
         weights are cast to the compute dtype on use either way."""
-        super().__init__(name='generator')
+        super().__init__(name='generator')     # the original's TF1 scope
         if cfg.masking or not cfg.shared_feature_extractor or not cfg.img_include_states:
             raise ValueError("config: masking=True, shared_feature_extractor=False and img_include_states=False"
                              " are not supported; the shipped configs use False, True, True (spec 2.2)")
@@ -127,8 +127,8 @@ def penalties(cfg, output, states, onehot, pi, progress):
 def apply_chosen(filters, images, raw, action):
     """Each image through its chosen filter alone -> (B, H, W, 3). The original runs all 8 filters on
     every image and keeps one by a one-hot sum (spec 4.3): the same outputs and the same gradients (only
-    the chosen filter's parameters get any), but with an eighth of the filter work, which made a
-    generator update 17% faster (bfloat16, AMD Zen 4: docs/PERFORMANCE.md); and a filter that overflows
+    the chosen filter's parameters get any), but with an eighth of the filter work, which made an
+    actor update faster (docs/PERFORMANCE.md); and a filter that overflows
     on an image it was not chosen for cannot turn the sum into NaN (0 x inf)."""
     n = len(filters)
     groups = tf.dynamic_partition(images, action, n)

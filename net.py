@@ -1,8 +1,15 @@
-"""The model as a whole (spec 5): actor, discriminator and value net, their losses and updates, rollouts,
-checkpoints, and loading the original authors' TF1 checkpoint.
+"""The model as a whole (spec 5): the three networks, their losses and updates, rollouts, checkpoints,
+and loading the original authors' TF1 checkpoint.
+
+The three networks, one name each:
+- actor: the policy network (agent.Actor), the paper's "generator" in its GAN terms; hence lr_g,
+  g_loss and the config's generator_lr_mul, and `agent`/`g_optimizer` in checkpoints.
+- critic: the WGAN discriminator D(image) (critic.Critic; `discriminator`/`c_optimizer` in checkpoints).
+- value network: V(image, state), the critic's shape with the state as extra planes (a critic.Critic
+  too; `value`/`v_optimizer` in checkpoints).
 
 The training loop (train.py) owns the iteration schedule and the replay memory; this file owns what one
-generator update and one batch of critic updates do. Each is a single compiled tf.function whose inputs are
+actor update and one batch of critic updates do. Each is a single compiled tf.function whose inputs are
 tensors (learning rates included), so calls never retrace.
 """
 import contextlib
@@ -73,7 +80,7 @@ class GAN:
     All randomness (weight init, dropout masks, gradient-penalty mixing, rollouts without a seed) comes
     from cfg.seed when it is set, so a run can be repeated; with seed None it is non-deterministic.
     training=False is for inference only (rollout, score, load_actor): the optimizers' slot variables are
-    not built, which saves about half a second of start-up; updates and restore() need training=True.
+    not built, which shortens evaluate.py's start-up; updates and restore() need training=True.
     """
 
     def __init__(self, cfg, training=True):
@@ -83,33 +90,35 @@ class GAN:
         self.cfg = cfg
         self.filters = build_filters(cfg)
         init = random_generator(cfg.seed)
-        self.agent = Actor(cfg, self.filters, init)
-        self.discriminator = Critic(cfg, 0, init, name='critic')
+        self.actor = Actor(cfg, self.filters, init)
+        self.critic = Critic(cfg, 0, init, name='critic')
         self.value = Critic(cfg, cfg.num_state_dim, init, name='rl_value')
         self.rng = random_generator(None if cfg.seed is None else cfg.seed + 1)
-        self.g_optimizer = adam(cfg, self.agent.trainable_variables, training)
-        self.v_optimizer = adam(cfg, self.value.trainable_variables, training)
-        self.c_optimizer = adam(cfg, self.discriminator.trainable_variables, training)
+        self.actor_optimizer = adam(cfg, self.actor.trainable_variables, training)
+        self.value_optimizer = adam(cfg, self.value.trainable_variables, training)
+        self.critic_optimizer = adam(cfg, self.critic.trainable_variables, training)
         # Zero-debiased EMA of the mean critic score, for display only (spec 5.6).
         self.ema_biased = tf.Variable(0.0, trainable=False)
         self.ema_steps = tf.Variable(0.0, trainable=False)
         self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False)
+        # The checkpoint keys are the names of the first checkpoints, kept so that they still load.
         self.checkpoint = tf.train.Checkpoint(
-            agent=self.agent, discriminator=self.discriminator, value=self.value,
-            g_optimizer=self.g_optimizer, v_optimizer=self.v_optimizer, c_optimizer=self.c_optimizer,
+            agent=self.actor, discriminator=self.critic, value=self.value,
+            g_optimizer=self.actor_optimizer, v_optimizer=self.value_optimizer, c_optimizer=self.critic_optimizer,
             ema_biased=self.ema_biased, ema_steps=self.ema_steps, iteration=self.iteration, rng=self.rng)
         states = tf.TensorSpec([None, cfg.num_state_dim], tf.float32)
         # Training sees only source_img_size views: fixing their size in the signatures lets the
-        # convolutions' gradients (critic.conv) do their shape arithmetic while tracing.
+        # convolutions' gradients (layers.conv) do their shape arithmetic while tracing.
         size = cfg.source_img_size
         views = tf.TensorSpec([None, size, size, 3], tf.float32)
-        self._generator_step = tf.function(self._generator_update, input_signature=[
+        self._actor_step = tf.function(self._actor_update, input_signature=[
             views, states, tf.TensorSpec([None, None], tf.float32), SCALAR, SCALAR, SCALAR, views])
         self._critic_steps = tf.function(self._critic_updates, input_signature=[
             tf.TensorSpec([None, None, size, size, 3], tf.float32),
             tf.TensorSpec([None, None, size, size, 3], tf.float32), SCALAR])
         # Inference functions have no Python control flow on tensors, so they skip AutoGraph's source
-        # conversion: that cuts the agent step's first trace from 1.5 s to 0.45 s (evaluate.py's start-up).
+        # conversion, which makes the agent step's first trace (evaluate.py's start-up) about three
+        # times shorter (docs/PERFORMANCE.md).
         inference = functools.partial(tf.function, autograph=False)
         step, act_only = (functools.partial(self._eval_step, critique=c) for c in (True, False))
         step_signature = [IMAGES, states, tf.TensorSpec([2], tf.int64), tf.TensorSpec([], tf.bool), SCALAR]
@@ -119,13 +128,13 @@ class GAN:
         per_image = step_signature[:2] + [tf.TensorSpec([None, 2], tf.int64)] + step_signature[3:]
         self._step_per_image = inference(step, input_signature=per_image)
         self._act_per_image = inference(act_only, input_signature=per_image)
-        self._score = inference(self.discriminator.__call__, input_signature=[IMAGES])
+        self._score = inference(self.critic.__call__, input_signature=[IMAGES])
         self._image_gradient = inference(self._d_gradient, input_signature=[IMAGES])
 
     # ------------------------------------------------------------------------------------------
     # Training
 
-    def generator_step(self, images, states, noise, lr_g, lr_v, progress, targets=None):
+    def actor_step(self, images, states, noise, lr_g, lr_v, progress, targets=None):
         """One actor + value update (spec 5.1-5.4) on a replay batch; noise (B, z_dim), only z[:, 0] is used.
         targets (B, H, W, 3): each record's own target, for the paired reward (else unused).
 
@@ -134,21 +143,21 @@ class GAN:
         reward the mean PSNR of s' against its target).
         """
         f = lambda x: tf.cast(x, tf.float32)
-        return self._generator_step(f(images), f(states), f(noise), f(lr_g), f(lr_v), f(progress),
+        return self._actor_step(f(images), f(states), f(noise), f(lr_g), f(lr_v), f(progress),
                                     f(images if targets is None else targets))
 
-    def _generator_update(self, images, states, noise, lr_g, lr_v, progress, targets):
+    def _actor_update(self, images, states, noise, lr_g, lr_v, progress, targets):
         cfg = self.cfg
         seed = self.rng.make_seeds(1)[:, 0]
         paired = cfg.reward == 'paired'
         # The score of s is a constant of the reward: no tape needed.
-        score_old = paired_score(cfg, images, targets) if paired else self.discriminator(images)
+        score_old = paired_score(cfg, images, targets) if paired else self.critic(images)
         # One forward pass feeds both updates: same dropout masks, same sampled actions (spec 5.6).
         with tf.GradientTape(persistent=True) as tape:
-            step = act(self.agent, self.filters, cfg, images, states, noise[:, 0], seed, True, progress)
+            step = act(self.actor, self.filters, cfg, images, states, noise[:, 0], seed, True, progress)
             fake, new_states = step['output'], step['new_states']
             stopped = new_states[:, STOPPED]
-            score_new = paired_score(cfg, fake, targets) if paired else self.discriminator(fake)
+            score_new = paired_score(cfg, fake, targets) if paired else self.critic(fake)
             r = reward(cfg, score_new, score_old, step['penalty'], stopped)
             v_old = self.value(images, states)
             # TD target. Gradient flows through V(s', state') into the chosen filter (deterministic policy
@@ -158,11 +167,11 @@ class GAN:
             v_loss = tf.reduce_mean(tf.square(advantage))
             # -q trains the continuous parameters; -A log pi(a) is REINFORCE with the value baseline.
             g_loss = tf.reduce_mean(-q * cfg.parameter_lr_mul - tf.stop_gradient(advantage) * step['log_pi'])
-        self.g_optimizer.learning_rate = lr_g
-        self.v_optimizer.learning_rate = lr_v
-        agent_vars, value_vars = self.agent.trainable_variables, self.value.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, agent_vars), agent_vars))
-        self.v_optimizer.apply_gradients(zip(tape.gradient(v_loss, value_vars), value_vars))
+        self.actor_optimizer.learning_rate = lr_g
+        self.value_optimizer.learning_rate = lr_v
+        actor_vars, value_vars = self.actor.trainable_variables, self.value.trainable_variables
+        self.actor_optimizer.apply_gradients(zip(tape.gradient(g_loss, actor_vars), actor_vars))
+        self.value_optimizer.apply_gradients(zip(tape.gradient(v_loss, value_vars), value_vars))
         return dict(g_loss=g_loss, v_loss=v_loss, reward=tf.reduce_mean(r), fake_output=fake,
                     new_states=new_states, action=step['action'], entropy=tf.reduce_mean(step['entropy']),
                     penalty=tf.reduce_mean(step['penalty']), value=tf.reduce_mean(v_old),
@@ -177,20 +186,20 @@ class GAN:
         return self._critic_steps(tf.cast(fake, tf.float32), tf.cast(real, tf.float32), tf.cast(lr_c, tf.float32))
 
     def _critic_updates(self, fake, real, lr_c):
-        self.c_optimizer.learning_rate = lr_c
+        self.critic_optimizer.learning_rate = lr_c
         metrics = dict(c_loss=0.0, emd=0.0, gp=0.0, grad_norm=0.0)
         for i in tf.range(tf.shape(fake)[0]):
             metrics = self._critic_update(fake[i], real[i])
         return metrics
 
     def _critic_update(self, fake, real):
-        cfg, critic = self.cfg, self.discriminator
+        cfg, critic = self.cfg, self.critic
         alpha = self.rng.uniform([tf.shape(real)[0], 1, 1, 1])
         mixed = real + alpha * (fake - real)
         with tf.GradientTape() as tape:
             # One pass over fake and real together: both need only the weights' gradient, and in
-            # bfloat16 the batch of 2B took 6% less time per critic update than two batches of B
-            # (float32: the same; docs/PERFORMANCE.md). No layer mixes samples, so the scores are the same.
+            # bfloat16 one batch of 2B is faster than two batches of B (float32: the same;
+            # docs/PERFORMANCE.md). No layer mixes samples, so the scores are the same.
             d_fake, d_real = tf.split(critic(tf.concat([fake, real], axis=0)), 2)
             d_fake, d_real = tf.reduce_mean(d_fake), tf.reduce_mean(d_real)
             with tf.GradientTape() as inner:
@@ -201,7 +210,7 @@ class GAN:
             gp = cfg.gradient_penalty_lambda * tf.reduce_mean(tf.square(tf.nn.relu(norm - 1.0)))   # one-sided
             c_loss = d_fake - d_real + gp
         variables = critic.trainable_variables
-        self.c_optimizer.apply_gradients(zip(tape.gradient(c_loss, variables), variables))
+        self.critic_optimizer.apply_gradients(zip(tape.gradient(c_loss, variables), variables))
         self.ema_biased.assign(EMA_DECAY * self.ema_biased + (1.0 - EMA_DECAY) * (d_fake + d_real) / 2.0)
         self.ema_steps.assign_add(1.0)
         return dict(c_loss=c_loss, emd=d_real - d_fake, gp=gp, grad_norm=tf.reduce_mean(norm))
@@ -225,7 +234,7 @@ class GAN:
         Returns one dict of numpy arrays per step: input, output, states (after), action (N,), pdf (N, 8),
         params (list of 8 arrays (N, n_j) in user units), score (D(output)), value (V(output, states))
         and reward (with penalties at `progress`); critique=False leaves out these three (evaluation does
-        not need them, and they cost about 40% of a step).
+        not need them, and they run the critic twice and the value network once more per step).
         """
         x = tf.cast(images, tf.float32)
         states = tf.zeros([x.shape[0], self.cfg.num_state_dim])
@@ -253,14 +262,14 @@ class GAN:
     def _eval_step(self, images, states, seed, sample, progress, critique):
         seeds = split_seed(seed)
         u = uniform(tf.shape(images)[0], seeds[1])
-        step = act(self.agent, self.filters, self.cfg, images, states, u, seeds[0], sample, progress)
+        step = act(self.actor, self.filters, self.cfg, images, states, u, seeds[0], sample, progress)
         step['params'] = [f.parameters(r) for f, r in zip(self.filters, step['raw'])]
         if not critique:
             return step
-        score = self.discriminator(step['output'])
+        score = self.critic(step['output'])
         step['score'] = score
         step['value'] = self.value(step['output'], step['new_states'])
-        step['reward'] = reward(self.cfg, score, self.discriminator(images), step['penalty'],
+        step['reward'] = reward(self.cfg, score, self.critic(images), step['penalty'],
                                 step['new_states'][:, STOPPED])
         return step
 
@@ -275,7 +284,7 @@ class GAN:
     def _d_gradient(self, images):
         with tf.GradientTape() as tape:
             tape.watch(images)
-            d = self.discriminator(images)
+            d = self.critic(images)
         return tape.gradient(d, images)
 
     # ------------------------------------------------------------------------------------------
@@ -309,27 +318,27 @@ class GAN:
         return step
 
     def save_actor(self, path, dtype=tf.float32):
-        """Writes the agent's weights only (no optimizer state) as the checkpoint prefix `path`, atomically.
+        """Writes the actor's weights only (no optimizer state) as the checkpoint prefix `path`, atomically.
 
         dtype float16 stores them at half size (load_actor casts them back); it rounds every weight,
         so check a model's choices with bench/half_weights.py before shipping it that way.
         """
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        agent = self.agent
+        actor = self.actor
         if dtype != tf.float32:
-            agent = self._actor_copy(dtype)
-            for stored, weight in zip(agent.variables, self.agent.variables):
+            actor = self._actor_copy(dtype)
+            for stored, weight in zip(actor.variables, self.actor.variables):
                 stored.assign(tf.cast(weight, dtype))
         # TensorFlow names the checkpoint's files after a prefix; the index goes last: it makes the
         # checkpoint visible.
         prefix = atomic.temporary_path(os.path.dirname(os.path.abspath(path)))
         suffixes = ('.data-00000-of-00001', '.index')
         with atomic.publish([path + s for s in suffixes], [prefix + s for s in suffixes]):
-            tf.train.Checkpoint(agent=agent).write(prefix)
+            tf.train.Checkpoint(agent=actor).write(prefix)
 
     def load_actor(self, path):
-        """Loads the agent from an actor-only or a full checkpoint: a prefix, or a directory (its newest).
-        Weights stored in float16 (save_actor) are cast to the agent's float32."""
+        """Loads the actor from an actor-only or a full checkpoint: a prefix, or a directory (its newest).
+        Weights stored in float16 (save_actor) are cast to the actor's float32."""
         prefix = path
         if os.path.isdir(path):
             available = checkpoint_steps(path)
@@ -347,15 +356,15 @@ class GAN:
                              "authors' TF1 checkpoint use load_original_checkpoint")
         if len(stored) != 1:
             raise ValueError(f"{prefix}: agent weights in mixed dtypes {sorted(d.name for d in stored)}")
-        agent = self.agent if stored == {tf.float32} else self._actor_copy(stored.pop())
+        actor = self.actor if stored == {tf.float32} else self._actor_copy(stored.pop())
         with reading(prefix):
-            tf.train.Checkpoint(agent=agent).read(prefix).expect_partial().assert_existing_objects_matched()
-        if agent is not self.agent:
-            for weight, value in zip(self.agent.variables, agent.variables):
+            tf.train.Checkpoint(agent=actor).read(prefix).expect_partial().assert_existing_objects_matched()
+        if actor is not self.actor:
+            for weight, value in zip(self.actor.variables, actor.variables):
                 weight.assign(tf.cast(value, weight.dtype))
 
     def _actor_copy(self, dtype):
-        """An agent of the same structure with weights stored in dtype (same variable order)."""
+        """An actor of the same structure with weights stored in dtype (same variable order)."""
         return Actor(self.cfg, self.filters, tf.random.Generator.from_seed(0), weight_dtype=dtype)
 
 
@@ -395,13 +404,13 @@ def original_variable_map(gan):
     def dense(scope, d):
         return {f'{scope}/weights': d.kernel, f'{scope}/biases': d.bias}
 
-    a = gan.agent
+    a = gan.actor
     names = {**tower('generator', a.features), **tower('generator/action_selection', a.selector_features),
              **dense('generator/action_selection/selector_fc1', a.selector_fc1),
              **dense('generator/action_selection/selector_fc2', a.selector_fc2)}
     for j, (fc1, fc2) in enumerate(zip(a.filter_fc1, a.filter_fc2)):
         names.update({**dense(f'generator/filter_{j}/fc1', fc1), **dense(f'generator/filter_{j}/fc2', fc2)})
-    for scope, net in (('critic', gan.discriminator), ('rl_value/critic', gan.value)):
+    for scope, net in (('critic', gan.critic), ('rl_value/critic', gan.value)):
         names.update({**tower(scope, net.tower), **dense(f'{scope}/fully_connected', net.fc1),
                       **dense(f'{scope}/fully_connected_1', net.fc2)})
     names['mul_8/ExponentialMovingAverage/biased'] = gan.ema_biased

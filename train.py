@@ -286,9 +286,9 @@ def export(model_dir, out_dir, half=False):
 
 def train(cfg, model_dir):
     import tensorflow as tf
-    import critic
     import data
     import image_io
+    import layers
     import net
     import util
     import vis
@@ -328,7 +328,7 @@ def train(cfg, model_dir):
         for provider in providers:
             provider.close()
         return 0
-    print(critic.tune_gradients(critic.tower_shapes(cfg.source_img_size, cfg.base_channels), cfg.batch_size,
+    print(layers.tune_gradients(layers.tower_shapes(cfg.source_img_size, cfg.base_channels), cfg.batch_size,
                                 util.compute_dtype(cfg.mixed_precision)), flush=True)
     atomic.write_json(os.path.join(model_dir, 'input_domain.json'), domain)
     writer = tf.summary.create_file_writer(model_dir)
@@ -370,7 +370,7 @@ def train(cfg, model_dir):
                 records, states = memory.get_next_fake_batch()
                 images, own_targets = records[..., :3], records[..., 3:]   # no channels: unpaired
                 noise = rng.random((B, cfg.z_dim), dtype=np.float32)
-                g = gan.generator_step(images, states, noise, lr_g, lr_v, progress,
+                g = gan.actor_step(images, states, noise, lr_g, lr_v, progress,
                                        own_targets if paired else None)
                 memory.replace_memory(np.concatenate([g['fake_output'], own_targets], axis=-1),
                                       g['new_states'])

@@ -12,7 +12,7 @@ time per op type (summed over TensorFlow's compute threads, so it can exceed the
 overlap), with the calls that only wrap other ops (while loops, function calls) left out.
 The compute limit is measured in the same process (a large matrix product), since this shared machine's
 speed varies between sessions. The convolution gradients are tuned first, as train.py does (the
-faster of TensorFlow's kernel and critic.conv's forward form at each shape: its log line is printed);
+faster of TensorFlow's kernel and layers.conv's forward form at each shape: its log line is printed);
 --convs times each convolution shape of the networks alone both ways, and --compare-gradients times the
 whole iteration with all of TensorFlow's, all in the forward form, and tuned, alternating in one process.
 """
@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import configurator  # noqa: E402
-import critic  # noqa: E402
+import layers  # noqa: E402
 import net  # noqa: E402
 import util  # noqa: E402
 from state import STEP  # noqa: E402
@@ -97,21 +97,21 @@ def matmul_peak(dtype, n=2048, repeats=20):
 
 def conv_kernels(cfg, dtype, batch, repeats=20):
     """Time each convolution shape of the networks alone: the forward pass, and the input and filter
-    gradients both with TensorFlow's gradient kernels and in critic.conv's forward form, against the
+    gradients both with TensorFlow's gradient kernels and in layers.conv's forward form, against the
     matrix-product limit. The first layer convolves the RGB image only (the constant planes' response
-    is computed apart: critic.Conv)."""
+    is computed apart: layers.Conv)."""
     print(f"convolution kernels alone, {dtype.name}, batch {batch} (4x4, stride 2), GFLOPS "
           f"(TensorFlow's gradient kernel / the forward form):")
-    for height, width, c_in, c_out in critic.tower_shapes(cfg.source_img_size, cfg.base_channels):
+    for height, width, c_in, c_out in layers.tower_shapes(cfg.source_img_size, cfg.base_channels):
         x = tf.cast(tf.random.uniform([batch, height, width, c_in]), dtype)
         w = tf.cast(tf.random.uniform([4, 4, c_in, c_out]), dtype)
         dy = tf.cast(tf.random.uniform([batch, height // 2, width // 2, c_out]), dtype)
         flop = 2 * batch * (height // 2) * (width // 2) * 16 * c_in * c_out
-        passes = {'forward': lambda: tf.nn.conv2d(x, w, 2, 'SAME'), **critic.gradient_passes(x, w, dy)}
+        passes = {'forward': lambda: tf.nn.conv2d(x, w, 2, 'SAME'), **layers.gradient_passes(x, w, dy)}
         gflops = {}
         for key, fn in passes.items():
             fn = tf.function(fn, autograph=False)
-            gflops[key] = flop / critic.median_ms(lambda: fn().numpy(), repeats) / 1e6
+            gflops[key] = flop / layers.median_ms(lambda: fn().numpy(), repeats) / 1e6
         g = lambda gradient: f"{gflops[gradient, 'tensorflow']:4.0f} / {gflops[gradient, 'forward']:4.0f}"
         print(f"  {c_in:3d} -> {c_out:3d} channels at {height:2d}x{width:<2d}: forward {gflops['forward']:4.0f}, "
               f"input gradient {g('input')}, filter gradient {g('filter')}")
@@ -132,7 +132,7 @@ def updates(cfg, gan, b):
     lr_g, lr_v, lr_c = net.learning_rates(cfg, 1)
 
     def generator():
-        gan.generator_step(images, states, noise, lr_g, lr_v, 0.5, targets)['g_loss'].numpy()
+        gan.actor_step(images, states, noise, lr_g, lr_v, 0.5, targets)['g_loss'].numpy()
 
     def critic_updates():
         gan.critic_steps(fake, real, lr_c)['c_loss'].numpy()
@@ -141,7 +141,7 @@ def updates(cfg, gan, b):
 
 def compare_gradients(args, precision, rounds):
     """The critic-reward iteration with every convolution gradient from TensorFlow's kernels, every one
-    in critic.conv's forward form, and each the faster of the two as critic.tune_gradients picked them
+    in layers.conv's forward form, and each the faster of the two as layers.tune_gradients picked them
     (what train.py does), alternating round by round in one process since this host's speed drifts by
     more than the differences within minutes."""
     cfg = configurator.load_config(args.config, [f'--mixed_precision={precision == "bfloat16"}', '--seed=0'])
@@ -149,7 +149,7 @@ def compare_gradients(args, precision, rounds):
     for way in ('tensorflow', 'forward', 'tuned'):
         if way == 'tuned':                # read when the update functions are traced, on their first call
             os.environ.pop('EXPOSURE_CONV_GRADIENTS', None)
-            critic.tune_gradients(critic.tower_shapes(cfg.source_img_size, cfg.base_channels), args.batch_size,
+            layers.tune_gradients(layers.tower_shapes(cfg.source_img_size, cfg.base_channels), args.batch_size,
                                   util.compute_dtype(cfg.mixed_precision))
         else:
             os.environ['EXPOSURE_CONV_GRADIENTS'] = way
@@ -159,7 +159,7 @@ def compare_gradients(args, precision, rounds):
     times = {way: [] for way in iterations}
     for _ in range(rounds):
         for way, fn in iterations.items():
-            times[way].append(critic.median_ms(fn, 1))
+            times[way].append(layers.median_ms(fn, 1))
     print(f"\n== convolution gradients, {precision}, critic-reward iteration, median of {rounds} alternating rounds")
     base = np.median(times['tensorflow'])
     for way, ms in times.items():
@@ -174,7 +174,7 @@ def measure(args, precision):
     overrides = [f'--mixed_precision={mixed}', '--seed=0']
     cfg = configurator.load_config(args.config, overrides)
     k = cfg.citers
-    print(f"\n{critic.tune_gradients(critic.tower_shapes(cfg.source_img_size, cfg.base_channels), args.batch_size, dtype)}")
+    print(f"\n{layers.tune_gradients(layers.tower_shapes(cfg.source_img_size, cfg.base_channels), args.batch_size, dtype)}")
     generator, critic_updates = updates(cfg, net.GAN(cfg), args.batch_size)
     paired_cfg = configurator.load_config(args.config, overrides + ['--reward=paired'])
     paired_generator, _ = updates(paired_cfg, net.GAN(paired_cfg), args.batch_size)
@@ -188,10 +188,10 @@ def measure(args, precision):
         fn()
         fn()
     warmup = time.perf_counter() - start
-    g_ms = critic.median_ms(generator, args.iterations)
-    c_ms = critic.median_ms(critic_updates, args.iterations) / k
-    it_ms = critic.median_ms(iteration, args.iterations)
-    paired_ms = critic.median_ms(paired_generator, args.iterations)
+    g_ms = layers.median_ms(generator, args.iterations)
+    c_ms = layers.median_ms(critic_updates, args.iterations) / k
+    it_ms = layers.median_ms(iteration, args.iterations)
+    paired_ms = layers.median_ms(paired_generator, args.iterations)
 
     # The full schedule (spec 5.7): 20,100 generator updates, and 100 critic updates in the first
     # critic_initialization iterations and every 500th, citers otherwise.
@@ -233,7 +233,7 @@ def main():
     parser.add_argument('--profile', action='store_true', help='also print a per-op profile of one iteration')
     parser.add_argument('--convs', action='store_true', help='also time each convolution shape alone')
     parser.add_argument('--compare-gradients', action='store_true',
-                        help="also time the iteration with TensorFlow's convolution gradients, critic.conv's "
+                        help="also time the iteration with TensorFlow's convolution gradients, layers.conv's "
                              "forward form and the tuned mix, alternating in one run")
     args = parser.parse_args()
     if args.threads:

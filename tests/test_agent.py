@@ -10,6 +10,7 @@ import agent
 import configurator
 import critic
 import filters
+import layers
 
 CFG = configurator.load_config('example', ['--seed=0'])
 FILTERS = filters.build_filters(CFG)
@@ -155,7 +156,7 @@ def test_critic_statistics():
 def test_conv_with_constant_planes_equals_concatenating_them(size):
     """The first layer's analytic plane response: same output and gradients (image, plane values,
     kernel) as convolving the image with the planes built and concatenated, borders included."""
-    conv = critic.Conv(3 + 5, 16, tf.random.Generator.from_seed(0))
+    conv = layers.Conv(3 + 5, 16, tf.random.Generator.from_seed(0))
     rng = np.random.default_rng(1)
     x = tf.constant(rng.random((4, *size, 3)), tf.float32)
     values = tf.constant(rng.random((4, 5)) - 0.5, tf.float32)
@@ -192,7 +193,7 @@ WAYS = [('forward', 'forward'), ('tensorflow', 'tensorflow'), ('tensorflow', 'fo
 @pytest.mark.parametrize('ways', WAYS)
 @pytest.mark.parametrize('shape', [(2, 8, 8, 3, 5), (2, 7, 9, 4, 6), (1, 5, 6, 2, 3)])
 def test_conv_gradients_match_tensorflow_to_second_order(shape, ways, monkeypatch):
-    """critic.conv's gradients, each computed in the forward form (forward convolutions in place of
+    """layers.conv's gradients, each computed in the forward form (forward convolutions in place of
     TensorFlow's gradient kernels) or by TensorFlow's kernels, as GRADIENT_KERNELS says: same output,
     input and kernel gradients, and second derivatives as tf.nn.conv2d under autodiff, at even and odd
     sizes (SAME pads those unevenly), in float64; and each gradient runs the kernels chosen for it."""
@@ -202,22 +203,22 @@ def test_conv_gradients_match_tensorflow_to_second_order(shape, ways, monkeypatc
     kernel = tf.constant(rng.standard_normal((4, 4, channels_in, channels_out)))
     monkeypatch.delenv('EXPOSURE_CONV_GRADIENTS', raising=False)
     for gradient, way in zip(('input', 'filter'), ways):
-        monkeypatch.setitem(critic.GRADIENT_KERNELS,
+        monkeypatch.setitem(layers.GRADIENT_KERNELS,
                             (gradient, height, width, channels_in, channels_out, 'float64'), way)
 
     tensorflows = second_order(lambda x, kernel: tf.nn.conv2d(x, kernel, strides=2, padding='SAME'), x, kernel)
     # The derivatives training takes (no penalty on the kernel gradient) run the kernels chosen; the
     # kernel derivative of TensorFlow's input-gradient kernel is its filter-gradient kernel.
-    training = tf.function(lambda x, kernel: second_order(critic.conv, x, kernel, kernel_penalty=False))
+    training = tf.function(lambda x, kernel: second_order(layers.conv, x, kernel, kernel_penalty=False))
     ops = {op.type for op in training.get_concrete_function(x, kernel).graph.get_operations()}
     assert ('Conv2DBackpropInput' in ops) == (ways[0] == 'tensorflow')
     assert ('Conv2DBackpropFilter' in ops) == ('tensorflow' in ways)
-    known = tf.function(lambda x, kernel: second_order(critic.conv, x, kernel))
+    known = tf.function(lambda x, kernel: second_order(layers.conv, x, kernel))
     # Sizes known when tracing (eager) and unknown (a graph with free sizes, as evaluate.py's views: no
     # shape to look up, so the forward form).
-    unknown = tf.function(lambda x, kernel: second_order(critic.conv, x, kernel), input_signature=[
+    unknown = tf.function(lambda x, kernel: second_order(layers.conv, x, kernel), input_signature=[
         tf.TensorSpec([None] * 4, tf.float64), tf.TensorSpec(kernel.shape, tf.float64)])
-    for ours in (second_order(critic.conv, x, kernel), known(x, kernel), unknown(x, kernel)):
+    for ours in (second_order(layers.conv, x, kernel), known(x, kernel), unknown(x, kernel)):
         for a, b in zip(ours, tensorflows):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-12)
 
@@ -226,41 +227,41 @@ def test_tune_gradients_keeps_the_faster_way_of_each_gradient(monkeypatch):
     """tune_gradients records, for every shape and gradient, the way that timed faster (timings faked
     here: the real ones vary by CPU), and EXPOSURE_CONV_GRADIENTS overrides both the timing and the table."""
     monkeypatch.delenv('EXPOSURE_CONV_GRADIENTS', raising=False)
-    monkeypatch.setattr(critic, 'GRADIENT_KERNELS', {})
+    monkeypatch.setattr(layers, 'GRADIENT_KERNELS', {})
     # Timed per shape in gradient_passes' order: input tensorflow, input forward, filter tensorflow, filter forward.
     fake_ms = iter([1.0, 2.0, 3.0, 1.5,    2.0, 1.0, 1.0, 2.0])
-    monkeypatch.setattr(critic, 'median_ms', lambda fn, repeats: next(fake_ms))
-    shapes = critic.tower_shapes(16, 4)[:2]
+    monkeypatch.setattr(layers, 'median_ms', lambda fn, repeats: next(fake_ms))
+    shapes = layers.tower_shapes(16, 4)[:2]
     assert shapes == [(16, 16, 3, 4), (8, 8, 4, 8)]
-    line = critic.tune_gradients(shapes, 2, tf.float32)
-    assert critic.GRADIENT_KERNELS == {('input', 16, 16, 3, 4, 'float32'): 'tensorflow',
+    line = layers.tune_gradients(shapes, 2, tf.float32)
+    assert layers.GRADIENT_KERNELS == {('input', 16, 16, 3, 4, 'float32'): 'tensorflow',
                                        ('filter', 16, 16, 3, 4, 'float32'): 'forward',
                                        ('input', 8, 8, 4, 8, 'float32'): 'forward',
                                        ('filter', 8, 8, 4, 8, 'float32'): 'tensorflow'}
     assert '3->4 at 16x16 input tensorflow (2.0/1.0), filter forward (1.5/3.0)' in line
     x, kernel = tf.zeros([2, 16, 16, 3]), tf.zeros([4, 4, 3, 4])
-    assert critic.gradient_way('input', x, kernel) == 'tensorflow'
-    assert critic.gradient_way('input', tf.zeros([2, 16, 16, 3], tf.bfloat16), kernel) == 'forward'  # not timed
+    assert layers.gradient_way('input', x, kernel) == 'tensorflow'
+    assert layers.gradient_way('input', tf.zeros([2, 16, 16, 3], tf.bfloat16), kernel) == 'forward'  # not timed
     monkeypatch.setenv('EXPOSURE_CONV_GRADIENTS', 'forward')
-    assert critic.gradient_way('input', x, kernel) == 'forward'
-    assert 'EXPOSURE_CONV_GRADIENTS' in critic.tune_gradients(shapes, 2, tf.float32)
+    assert layers.gradient_way('input', x, kernel) == 'forward'
+    assert 'EXPOSURE_CONV_GRADIENTS' in layers.tune_gradients(shapes, 2, tf.float32)
     monkeypatch.setenv('EXPOSURE_CONV_GRADIENTS', 'fast')
     with pytest.raises(ValueError, match='use forward or tensorflow'):
-        critic.gradient_way('input', x, kernel)
+        layers.gradient_way('input', x, kernel)
 
 
 def test_tune_gradients_times_real_kernels(monkeypatch):
     """Unfaked, on this CPU: one recorded way per gradient and shape, and a log line naming each."""
     monkeypatch.delenv('EXPOSURE_CONV_GRADIENTS', raising=False)
-    monkeypatch.setattr(critic, 'GRADIENT_KERNELS', {})
-    line = critic.tune_gradients(critic.tower_shapes(16, 4), 2, tf.float32, repeats=1)
-    assert len(critic.GRADIENT_KERNELS) == 8 and set(critic.GRADIENT_KERNELS.values()) <= set(critic.GRADIENT_WAYS)
+    monkeypatch.setattr(layers, 'GRADIENT_KERNELS', {})
+    line = layers.tune_gradients(layers.tower_shapes(16, 4), 2, tf.float32, repeats=1)
+    assert len(layers.GRADIENT_KERNELS) == 8 and set(layers.GRADIENT_KERNELS.values()) <= set(layers.GRADIENT_WAYS)
     assert line.count(' input ') == 4 and line.count(', filter ') == 4
 
 
 @pytest.mark.parametrize('dtype', [tf.float32, tf.bfloat16])    # (TensorFlow's slope is a float32)
 def test_lrelu_matches_leaky_relu_to_second_order(dtype):
-    """critic.lrelu takes its derivative from the output: same values, gradients and gradient-penalty
+    """layers.lrelu takes its derivative from the output: same values, gradients and gradient-penalty
     second derivatives as tf.nn.leaky_relu(alpha=0.2), zeros and tiny negatives included."""
     x = tf.constant(np.concatenate([np.random.default_rng(6).standard_normal(64), [0, -0.0, 1e-30, -1e-30]]),
                     dtype)
@@ -276,13 +277,13 @@ def test_lrelu_matches_leaky_relu_to_second_order(dtype):
             dx = inner.gradient(loss, x)
             penalty = tf.reduce_sum(tf.square(dx * weights))
         return y, dx, outer.gradient(penalty, x)
-    for a, b in zip(orders(critic.lrelu), orders(lambda x: tf.nn.leaky_relu(x, alpha=0.2))):
+    for a, b in zip(orders(layers.lrelu), orders(lambda x: tf.nn.leaky_relu(x, alpha=0.2))):
         assert a.dtype == dtype
         np.testing.assert_array_equal(tf.cast(a, tf.float64).numpy(), tf.cast(b, tf.float64).numpy())
 
 
 def test_conv_gradients_in_bfloat16_are_accurate():
-    """Under mixed precision critic.conv's gradients are bfloat16 convolutions; they must still sum in
+    """Under mixed precision layers.conv's gradients are bfloat16 convolutions; they must still sum in
     float32 (as oneDNN's forward kernels do) and be off by little more than the output's own rounding
     (2^-9 relative, about 0.2% RMS), not accumulate rounding over the thousands of terms of a sum."""
     rng = np.random.default_rng(5)
@@ -291,8 +292,8 @@ def test_conv_gradients_in_bfloat16_are_accurate():
     kwargs = dict(strides=[1, 2, 2, 1], padding='SAME')
     exact = (tf.raw_ops.Conv2DBackpropInput(input_sizes=x.shape, filter=kernel, out_backprop=dy, **kwargs),
              tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=kernel.shape, out_backprop=dy, **kwargs))
-    ours = (critic.conv_transpose(as_bf16(dy), as_bf16(kernel), x.shape[1:3]),
-            critic.filter_gradient(as_bf16(x), as_bf16(kernel), as_bf16(dy)))
+    ours = (layers.conv_transpose(as_bf16(dy), as_bf16(kernel), x.shape[1:3]),
+            layers.filter_gradient(as_bf16(x), as_bf16(kernel), as_bf16(dy)))
     for a, b in zip(ours, exact):
         error = tf.cast(a, tf.float64) - b
         assert a.dtype == tf.bfloat16

@@ -37,11 +37,11 @@ def test_networks_built_for_a_shorter_filter_list():
     images = np.full((b, 64, 64, 3), 0.4, np.float32)
     step = gan.rollout(images, steps=1, seed=0)[0]                          # actor, critic and value
     assert step['pdf'].shape == (b, 3) and step['states'].shape == (b, 6) and step['value'].shape == (b,)
-    assert gan.agent.features.convs[0].kernel.shape[2] == 3 + 6            # image + state planes
-    assert gan.agent.selector_fc1.kernel.shape[0] == 4 * 4 * 64            # the tower's flattened output
+    assert gan.actor.features.convs[0].kernel.shape[2] == 3 + 6            # image + state planes
+    assert gan.actor.selector_fc1.kernel.shape[0] == 4 * 4 * 64            # the tower's flattened output
     assert gan.value.input_channels == 3 + 6 + 3
     noise = np.zeros((b, cfg.z_dim), np.float32)
-    gan.generator_step(images, step['states'], noise, 1e-5, 1e-5, 0.0)      # an update at these sizes
+    gan.actor_step(images, step['states'], noise, 1e-5, 1e-5, 0.0)      # an update at these sizes
 
 
 def test_loading_a_config_imports_no_tensorflow():

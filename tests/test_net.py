@@ -36,8 +36,8 @@ def batch(seed, b=B):
 
 def all_variables(g):
     """Networks, optimizer slots, EMA and iteration counter: everything a full checkpoint holds."""
-    return (list(g.agent.trainable_variables + g.discriminator.trainable_variables + g.value.trainable_variables)
-            + [v.value for o in (g.g_optimizer, g.v_optimizer, g.c_optimizer) for v in o.variables]
+    return (list(g.actor.trainable_variables + g.critic.trainable_variables + g.value.trainable_variables)
+            + [v.value for o in (g.actor_optimizer, g.value_optimizer, g.critic_optimizer) for v in o.variables]
             + [g.ema_biased, g.ema_steps, g.iteration])
 
 
@@ -58,21 +58,21 @@ def test_learning_rates():
 
 
 def test_optimizers_are_tf1_adam(gan):
-    for opt in (gan.g_optimizer, gan.v_optimizer, gan.c_optimizer):
+    for opt in (gan.actor_optimizer, gan.value_optimizer, gan.critic_optimizer):
         assert (opt.beta_1, opt.beta_2, opt.epsilon) == (0.5, 0.9, 1e-8)
 
 
 def test_generator_step_updates_only_actor_and_value(gan):
     images, states, noise = batch(0)
-    before = {m: snapshot(m) for m in (gan.agent, gan.value, gan.discriminator)}
+    before = {m: snapshot(m) for m in (gan.actor, gan.value, gan.critic)}
     # Iteration 0's warm-up: learning rate 0 moves no weight, but Adam counts the step.
-    steps = int(gan.g_optimizer.iterations.numpy())
-    warm = gan.generator_step(images, states, noise, 0.0, 0.0, 0.0)
-    assert not any(changed(before[gan.agent], gan.agent)) and not any(changed(before[gan.value], gan.value))
-    assert int(gan.g_optimizer.iterations.numpy()) == steps + 1
-    out = gan.generator_step(images, states, noise, 1e-3, 1e-2, 0.5)
+    steps = int(gan.actor_optimizer.iterations.numpy())
+    warm = gan.actor_step(images, states, noise, 0.0, 0.0, 0.0)
+    assert not any(changed(before[gan.actor], gan.actor)) and not any(changed(before[gan.value], gan.value))
+    assert int(gan.actor_optimizer.iterations.numpy()) == steps + 1
+    out = gan.actor_step(images, states, noise, 1e-3, 1e-2, 0.5)
     assert all(changed(before[gan.value], gan.value))
-    assert not any(changed(before[gan.discriminator], gan.discriminator))
+    assert not any(changed(before[gan.critic], gan.critic))
     assert out['fake_output'].shape == (B, 64, 64, 3) and out['new_states'].shape == (B, 11)
     np.testing.assert_array_equal(out['new_states'].numpy()[:, 2], states[:, 2] + 1)
     assert np.isfinite([float(out[k]) for k in ('g_loss', 'v_loss', 'reward')]).all()
@@ -80,7 +80,7 @@ def test_generator_step_updates_only_actor_and_value(gan):
     # those chosen in the warm-up step move too); the selector always does.
     chosen = set(out['action'].numpy().tolist()) | set(warm['action'].numpy().tolist())
     assert len(chosen) < 8
-    agent = gan.agent
+    agent = gan.actor
     for j, (fc1, fc2) in enumerate(zip(agent.filter_fc1, agent.filter_fc2)):
         for layer in (fc1, fc2):
             moved = not np.array_equal(layer.kernel.numpy(), before[agent][id(layer.kernel)])
@@ -89,23 +89,23 @@ def test_generator_step_updates_only_actor_and_value(gan):
     delta = np.abs(agent.selector_fc2.kernel.numpy() - before[agent][id(agent.selector_fc2.kernel)])
     assert 0.3e-3 < delta.max() < 1.6e-3
     # Another batch size and other learning rates reuse the same graph.
-    gan.generator_step(*batch(1, b=2), 2e-6, 2e-5, 0.7)
-    assert gan._generator_step.experimental_get_tracing_count() == 1
+    gan.actor_step(*batch(1, b=2), 2e-6, 2e-5, 0.7)
+    assert gan._actor_step.experimental_get_tracing_count() == 1
 
 
-def test_critic_steps_update_only_the_discriminator(gan):
+def test_critic_steps_update_only_the_critic(gan):
     rng = np.random.default_rng(3)
     fake, real = (rng.random((3, B, 64, 64, 3), dtype=np.float32) for _ in range(2))
-    before = {m: snapshot(m) for m in (gan.agent, gan.value, gan.discriminator)}
-    ema_steps, c_steps = float(gan.ema_steps.numpy()), int(gan.c_optimizer.iterations.numpy())
+    before = {m: snapshot(m) for m in (gan.actor, gan.value, gan.critic)}
+    ema_steps, c_steps = float(gan.ema_steps.numpy()), int(gan.critic_optimizer.iterations.numpy())
     out = gan.critic_steps(fake[:1], real[:1], 1e-3)
     # Every weight but the output bias, whose gradient mean(1) - mean(1) is zero in a WGAN critic.
-    moved = dict(zip(map(id, gan.discriminator.trainable_variables), changed(before[gan.discriminator],
-                                                                          gan.discriminator)))
-    assert not moved.pop(id(gan.discriminator.fc2.bias)) and all(moved.values())
-    assert not any(changed(before[gan.agent], gan.agent)) and not any(changed(before[gan.value], gan.value))
+    moved = dict(zip(map(id, gan.critic.trainable_variables), changed(before[gan.critic],
+                                                                          gan.critic)))
+    assert not moved.pop(id(gan.critic.fc2.bias)) and all(moved.values())
+    assert not any(changed(before[gan.actor], gan.actor)) and not any(changed(before[gan.value], gan.value))
     out = gan.critic_steps(fake[1:], real[1:], 1e-3)                 # k = 2 in one call, same graph
-    assert int(gan.c_optimizer.iterations.numpy()) == c_steps + 3
+    assert int(gan.critic_optimizer.iterations.numpy()) == c_steps + 3
     assert float(gan.ema_steps.numpy()) == ema_steps + 3
     assert gan._critic_steps.experimental_get_tracing_count() == 1
     assert set(out) == {'c_loss', 'emd', 'gp', 'grad_norm'}
@@ -129,7 +129,7 @@ def test_ema_is_zero_debiased():
 def test_gradient_penalty_is_one_sided(gan):
     # fake == real makes the mixed images equal to real whatever alpha is, so ||g|| is known.
     real = np.random.default_rng(5).random((1, B, 64, 64, 3), dtype=np.float32)
-    fc2 = gan.discriminator.fc2.kernel
+    fc2 = gan.critic.fc2.kernel
     saved = fc2.numpy()
     try:
         for scale, penalised in ((1.0, False), (3000.0, True)):
@@ -218,10 +218,10 @@ def test_half_actor_is_cast_back_on_load(gan, tmp_path):
     assert size(half) < 0.51 * size(full)
     loaded = net.GAN(config(seed=2), training=False)
     loaded.load_actor(half)
-    assert all(v.dtype == tf.float32 for v in loaded.agent.variables)
-    for got, weight in zip(loaded.agent.variables, gan.agent.variables):
+    assert all(v.dtype == tf.float32 for v in loaded.actor.variables)
+    for got, weight in zip(loaded.actor.variables, gan.actor.variables):
         np.testing.assert_array_equal(got.numpy(), weight.numpy().astype(np.float16).astype(np.float32))
-    assert any((w.numpy() != w.numpy().astype(np.float16)).any() for w in gan.agent.variables)  # rounding happened
+    assert any((w.numpy() != w.numpy().astype(np.float16)).any() for w in gan.actor.variables)  # rounding happened
     images = batch(7, b=2)[0]
     for a, b in zip(loaded.rollout(images, seed=3), gan.rollout(images, seed=3)):
         np.testing.assert_allclose(a['output'], b['output'], atol=2e-3)
@@ -309,7 +309,7 @@ def test_load_original_checkpoint_lands_every_weight(gan, tmp_path):
 
     # The actor: reproduce its two dropout masks from the same stateless seeds.
     seed = tf.constant([9, 9], tf.int64)
-    raw, logits = g.agent(tf.constant(images), tf.constant(states), seed)
+    raw, logits = g.actor(tf.constant(images), tf.constant(states), seed)
     masks = [tf.nn.experimental.stateless_dropout(tf.ones([2, 4096]), 0.5, s).numpy()
              for s in tf.random.experimental.stateless_split(seed, 2)]
     x = np.concatenate([images, planes(states)], -1) - 0.5
@@ -349,7 +349,7 @@ def test_mixed_precision_agrees_with_float32():
     rng = np.random.default_rng(10)
     fake, real = (rng.random((2, B, 64, 64, 3), dtype=np.float32) for _ in range(2))
     for iteration in range(2):
-        outs = [g.generator_step(images, states, noise, lr_g, lr_v, 0.1) for g in (ref, mixed)]
+        outs = [g.actor_step(images, states, noise, lr_g, lr_v, 0.1) for g in (ref, mixed)]
         np.testing.assert_array_equal(outs[0]['action'], outs[1]['action'])   # same masks, same samples
         np.testing.assert_allclose(outs[1]['fake_output'], outs[0]['fake_output'], atol=5e-3)
         assert outs[1]['fake_output'].dtype == tf.float32
@@ -358,7 +358,7 @@ def test_mixed_precision_agrees_with_float32():
             # relative) survives: 7.8e-4 apart on a CPU that emulates bfloat16 (no AMX/AVX512-BF16).
             # After one update it also carries the weights' Adam steps of +-lr wherever a gradient is
             # near zero and its sign differs between the paths: 5.0e-3 apart with TensorFlow's
-            # gradient kernels, 7.3e-3 with critic.conv's (whose bfloat16 gradients are the more
+            # gradient kernels, 7.3e-3 with layers.conv's (whose bfloat16 gradients are the more
             # accurate: 0.3% RMS error against a float64 reference, TensorFlow's 1-2% on an AVX2 CPU).
             atol = (1e-3 if iteration == 0 else 1e-2) if key == 'g_loss' else 5e-4
             np.testing.assert_allclose(float(outs[1][key]), float(outs[0][key]), atol=atol, rtol=2e-2)
@@ -387,7 +387,7 @@ def test_auto_precision_can_be_forced(forced, monkeypatch):
     assert util.compute_dtype('auto') == tf.as_dtype(forced)
     assert 'forced by EXPOSURE_PRECISION' in util.precision_description('auto')
     gan = net.GAN(config(mixed_precision='auto'))
-    assert gan.agent.features.convs[0].compute_dtype == tf.as_dtype(forced)
+    assert gan.actor.features.convs[0].compute_dtype == tf.as_dtype(forced)
     assert util.compute_dtype(True) == tf.bfloat16 and util.compute_dtype(False) == tf.float32
 
 

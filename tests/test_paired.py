@@ -156,8 +156,8 @@ def test_critic_reward_ignores_targets():
     states, noise = np.zeros((2, 11), np.float32), rng.random((2, 131), dtype=np.float32)
     cfg = configurator.load_config('example', ['--seed=0'])
     assert cfg.reward == 'critic'
-    a = net.GAN(cfg).generator_step(images, states, noise, 1e-4, 1e-3, 0.1)
-    b = net.GAN(cfg).generator_step(images, states, noise, 1e-4, 1e-3, 0.1, targets=1.0 - images)
+    a = net.GAN(cfg).actor_step(images, states, noise, 1e-4, 1e-3, 0.1)
+    b = net.GAN(cfg).actor_step(images, states, noise, 1e-4, 1e-3, 0.1, targets=1.0 - images)
     for key in ('g_loss', 'v_loss', 'reward', 'd_fake'):
         assert float(a[key]) == float(b[key])
 
@@ -195,8 +195,8 @@ def test_tiny_paired_run_trains_without_a_critic(tmp_path, monkeypatch, capsys):
     model = os.path.join('models', 'photos', 'tiny')
     gan = net.GAN(configurator.load_snapshot(os.path.join(model, 'config.json')))
     assert gan.restore(model) == 4
-    assert int(gan.c_optimizer.iterations.numpy()) == 0          # no critic update
-    assert int(gan.g_optimizer.iterations.numpy()) == 30 + 3     # warm-up rollouts + one per iteration
+    assert int(gan.critic_optimizer.iterations.numpy()) == 0          # no critic update
+    assert int(gan.actor_optimizer.iterations.numpy()) == 30 + 3     # warm-up rollouts + one per iteration
     domain = json.load(open(os.path.join(model, 'input_domain.json')))
     assert domain['encoding'] == 'display' and len(domain['brightness']) == 5
     assert domain['brightness'] == sorted(domain['brightness'])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import configurator
-import critic
+import layers
 import train
 
 TINY = ['--batch_size=4', '--replay_memory_size=16', '--num_samples=4', '--warmup_giters=30',
@@ -48,13 +48,13 @@ def tiny_data(tmp_path, monkeypatch):
 def test_train_writes_artefacts_resumes_and_exports(tiny_data, capsys, monkeypatch):
     # Unforced, training times both ways of each convolution gradient at its shapes and logs the choice.
     monkeypatch.delenv('EXPOSURE_CONV_GRADIENTS', raising=False)
-    monkeypatch.setattr(critic, 'GRADIENT_KERNELS', {})
+    monkeypatch.setattr(layers, 'GRADIENT_KERNELS', {})
     assert train.main(['sintel', 'tiny', '--max_iter_step=3'] + TINY + tiny_data) == 0
     model = os.path.join('models', 'sintel', 'tiny')
     out = capsys.readouterr().out
     assert re.search(r'^convolution gradients, the faster way at each shape .*: 3->\d+ at \d+x\d+ input '
                      r'(forward|tensorflow) \(', out, re.M)
-    assert len(critic.GRADIENT_KERNELS) == 8
+    assert len(layers.GRADIENT_KERNELS) == 8
     assert 'starting a new model' in out and 'it      3/3' in out and 'it/s' in out and 'ETA' in out
     # A long run spans sittings and machines: each start says which machine and when, each end how long.
     assert re.search(r'^== sintel/tiny on CPU \(.+\), \d+ threads; started \d{4}-\d\d-\d\d \d\d:\d\d UTC$', out, re.M)
@@ -149,7 +149,7 @@ def test_bad_override_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_nan_loss_stops_and_keeps_last_checkpoint(tiny_data, capsys, monkeypatch):
     import net
-    original = net.GAN.generator_step
+    original = net.GAN.actor_step
     calls = {'n': 0}
 
     def diverging(self, *args):
@@ -159,7 +159,7 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tiny_data, capsys, monkeypatch
             out['g_loss'] = float('nan')
         return out
 
-    monkeypatch.setattr(net.GAN, 'generator_step', diverging)
+    monkeypatch.setattr(net.GAN, 'actor_step', diverging)
     assert train.main(['sintel', 'nan', '--max_iter_step=10'] + TINY + tiny_data) == 1
     err = capsys.readouterr().err
     assert 'diverged' in err and 'non-finite g_loss' in err and 'model.ckpt-2' in err
@@ -170,7 +170,7 @@ def test_checkpoints_by_the_clock_bound_what_a_hard_kill_loses(tiny_data, monkey
     """A crash that cannot save (like SIGKILL) leaves the checkpoint the clock rule wrote, though the
     iteration rule (every 1000) never fired."""
     import net
-    original = net.GAN.generator_step
+    original = net.GAN.actor_step
     calls = {'n': 0}
 
     def killed(self, *args):
@@ -179,7 +179,7 @@ def test_checkpoints_by_the_clock_bound_what_a_hard_kill_loses(tiny_data, monkey
             raise MemoryError('killed')
         return original(self, *args)
 
-    monkeypatch.setattr(net.GAN, 'generator_step', killed)
+    monkeypatch.setattr(net.GAN, 'actor_step', killed)
     argv = ['sintel', 'hard', '--max_iter_step=10'] + TINY + tiny_data
     with pytest.raises(MemoryError):
         train.main(argv + ['--checkpoint_interval=1000', '--checkpoint_minutes=1e-9'])
@@ -199,7 +199,7 @@ def test_actor_snapshots_are_kept_for_a_score_curve(tiny_data, capsys):
     early, _, _, source = evaluate.load_model('sintel', 'curve', 2)
     final = evaluate.load_model('sintel', 'curve', None)[0]
     assert source == 'checkpoint at iteration 2'
-    assert any((a.numpy() != b.numpy()).any() for a, b in zip(early.agent.variables, final.agent.variables))
+    assert any((a.numpy() != b.numpy()).any() for a, b in zip(early.actor.variables, final.actor.variables))
 
     # bench/score_curve.py scores every kept actor and the newest checkpoint on the held-out inputs.
     score_curve = load_bench('score_curve')
@@ -223,7 +223,7 @@ def test_interrupt_saves_and_resumes_on_the_same_schedule(tiny_data, capsys, mon
     kept in config.json)."""
     import net
     seen = []
-    original_g, original_c = net.GAN.generator_step, net.GAN.critic_steps
+    original_g, original_c = net.GAN.actor_step, net.GAN.critic_steps
 
     def recording(self, images, states, noise, lr_g, lr_v, progress, targets=None):
         seen.append((round(progress * self.cfg.max_iter_step), lr_g, lr_v))
@@ -237,7 +237,7 @@ def test_interrupt_saves_and_resumes_on_the_same_schedule(tiny_data, capsys, mon
             raise KeyboardInterrupt
         return original_c(self, *args)
 
-    monkeypatch.setattr(net.GAN, 'generator_step', recording)
+    monkeypatch.setattr(net.GAN, 'actor_step', recording)
     monkeypatch.setattr(net.GAN, 'critic_steps', interrupted)
     command = ['sintel', 'int', '--max_iter_step=6'] + TINY + tiny_data
     assert train.main(command) == 130
