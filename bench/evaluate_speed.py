@@ -1,6 +1,6 @@
 """Times evaluate.py end to end as a user runs it: many small photos, then one 12 MP and one 24 MP photo.
 
-    python bench/evaluate.py [--count 100] [--model CONFIG/NAME] [--no-big] [--intermediates] [--lut]
+    python bench/evaluate_speed.py [--count 100] [--model CONFIG/NAME] [--no-big] [--intermediates] [--lut]
 
 Inputs are made here, in a temporary folder: --count 500x333 16-bit TIFFs cut from the photos bundled
 with scikit-image (random crops, flips and exposures, with sensor-like noise), and one 4000x3000 and one
@@ -24,7 +24,7 @@ import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')   # for this process and the evaluate.py children
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, PROJECT_DIR)   # runnable as `python bench/evaluate.py` from anywhere
+sys.path.insert(0, PROJECT_DIR)   # runnable as `python bench/evaluate_speed.py` from anywhere
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -35,7 +35,7 @@ import configurator  # noqa: E402
 PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket')   # bundled with scikit-image: no download
 SMALL = (500, 333)
 BIG = {'12 MP': (4000, 3000), '24 MP': (6000, 4000)}
-# A recipe of the costliest filters (bench/filters.py), in user units: saturation, gamma, contrast.
+# A recipe of the costliest filters (bench/filter_speed.py), in user units: saturation, gamma, contrast.
 COSTLIEST = {'input_encoding': 'prophoto', 'steps': [
     {'class': c, 'filter': c, 'parameters': p} for c, p in [
         ('SaturationPlusFilter', [0.8]), ('GammaFilter', [0.7]), ('ContrastFilter', [0.5]),
@@ -155,7 +155,7 @@ def main():
         return prepare(args.prepare, args.count, not args.no_big, args.model)
 
     print(f"command: {' '.join([os.path.basename(sys.executable)] + sys.argv)}")
-    folder = tempfile.mkdtemp(prefix='bench_evaluate_')
+    folder = tempfile.mkdtemp(prefix='bench_evaluate_speed_')
     try:
         argv = [sys.executable, os.path.abspath(__file__), '--prepare', folder, '--count', str(args.count)]
         argv += (['--no-big'] if args.no_big else []) + (['--model', args.model] if args.model else [])

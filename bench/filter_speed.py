@@ -2,7 +2,7 @@
 and the fused 5-step development evaluation uses, and checks that a 12 MP float32 image goes through each
 filter without running out of memory.
 
-    python bench/filters.py [--repeats 3] [--width 4000 --height 3000]
+    python bench/filter_speed.py [--repeats 3] [--width 4000 --height 3000]
 
 Per filter: `process` on a 64x64x64 batch as a tf.function (as training runs it), and on one
 4000x3000 float32 image as a tf.function (the plain path: one pass over memory per TensorFlow op) and
@@ -22,7 +22,7 @@ import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')   # for this process and the children
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, PROJECT_DIR)   # runnable as `python bench/filters.py` from anywhere
+sys.path.insert(0, PROJECT_DIR)   # runnable as `python bench/filter_speed.py` from anywhere
 
 import numpy as np  # noqa: E402
 

@@ -204,7 +204,7 @@ def test_list_images_expands_folders_and_globs(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------
-# Truncated, corrupt and lying files (issue 14)
+# Truncated, corrupt and lying files
 
 def smooth8(h=48, w=64):
     """A smooth 8-bit image: JPEG codes it in several blocks of real data."""
@@ -389,7 +389,7 @@ def test_broken_exif_is_ignored(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------
-# Metadata carried over to results (issue 15)
+# Metadata carried over to results
 
 def icc_profile():
     from PIL import ImageCms
