@@ -62,7 +62,7 @@ def test_optimizers_are_tf1_adam(gan):
         assert (opt.beta_1, opt.beta_2, opt.epsilon) == (0.5, 0.9, 1e-8)
 
 
-def test_generator_step_updates_only_actor_and_value(gan):
+def test_actor_step_updates_only_actor_and_value(gan):
     images, states, noise = batch(0)
     before = {m: snapshot(m) for m in (gan.actor, gan.value, gan.critic)}
     # Iteration 0's warm-up: learning rate 0 moves no weight, but Adam counts the step.
