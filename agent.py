@@ -7,9 +7,10 @@ reaches only that filter and its head.
 
 Dropout on both feature vectors is on in training AND evaluation: it is the model's one-to-many
 mapping, as in the original, where it is the only randomness at test time (spec 4.2). It is
-stateless, driven by an explicit seed, so any rollout can be repeated. A seed is one (2,) for the whole batch (training), or one per image (B, 2): then each image's masks
-and samples are drawn from its own seed alone, so its edit does not depend on the rest of its batch
-(evaluate.py --seed: a photo gets the same edit alone, in any batch, at any position).
+stateless, driven by an explicit seed, so any rollout can be repeated. A seed is one (2,) for the
+whole batch (training), or one per image (B, 2): then each image's masks and samples are drawn from
+its own seed alone, so its edit does not depend on the rest of its batch (evaluate.py --seed: a
+photo gets the same edit alone, in any batch, at any position).
 """
 import math
 

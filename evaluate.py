@@ -173,7 +173,8 @@ class PhotoError(Exception):
 
 def model_places(config, name):
     """Where models/<config>/<name> is looked for: below the working directory, then the project."""
-    places = [configurator.model_dir(config, name, root) for root in ('models', os.path.join(configurator.PROJECT_DIR, 'models'))]
+    places = [configurator.model_dir(config, name, root)
+              for root in ('models', os.path.join(configurator.PROJECT_DIR, 'models'))]
     return places[:1] if os.path.realpath(places[0]) == os.path.realpath(places[1]) else places
 
 
