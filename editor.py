@@ -36,6 +36,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+import atomic
+import configurator
 import develop
 import evaluate
 import filters as filter_lib
@@ -43,7 +45,7 @@ import image_io
 import recipes
 import util
 
-PAGE_DIR = os.path.join(util.PROJECT_DIR, 'editor')
+PAGE_DIR = os.path.join(configurator.PROJECT_DIR, 'editor')
 PREVIEW_WIDTH = 1600       # the preview's width (pixels) for photos wider than that
 THUMB_WIDTH = 240          # filmstrip and "another draw" pictures
 MAX_BODY = 64 * 1024       # request bytes: a recipe of MAX_STEPS colour-curve steps is about 10 KB
@@ -154,7 +156,7 @@ class Editor:
             self.model = f'{config}/{model}'
             print(f"model {model_dir} ({source})")
         else:
-            cfg = util.load_config('example')          # the agent's filter set, for adjusting and the game
+            cfg = configurator.load_config('example')          # the agent's filter set, for adjusting and the game
         self.cfg = cfg
         self.filters = self.gan.filters if self.gan else filter_lib.build_filters(cfg)
         self.index = {type(f).__name__: i for i, f in enumerate(self.filters)}
@@ -265,7 +267,7 @@ class Editor:
         path = self.library.recipe_path(name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with self.save_lock:
-            util.write_json(path, recipe)
+            atomic.write_json(path, recipe)
         return path
 
     def export(self, name, fmt, lut):
@@ -463,8 +465,8 @@ def parse_args(argv):
     args = parser.parse_args([evaluate.dashed(a) for a in argv])
     first = args.args[0]
     # A config and a model name come first; a model name is not a file or folder.
-    if len(args.args) >= 3 and util.config_name(first) in util.available_configs() and not os.path.exists(args.args[1]):
-        args.config, args.model, args.images = util.config_name(first), args.args[1], args.args[2:]
+    if len(args.args) >= 3 and configurator.config_name(first) in configurator.available_configs() and not os.path.exists(args.args[1]):
+        args.config, args.model, args.images = configurator.config_name(first), args.args[1], args.args[2:]
     else:
         args.config = args.model = None
         args.images = args.args

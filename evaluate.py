@@ -553,7 +553,7 @@ def run_model(args, files, bases, tally):
     import vis
     gan, cfg, model_dir, source = load_model(args.config, args.model, args.step)
     if args.no_dropout:
-        gan.agent.dropout_rate = 0.0     # read when the rollout is first traced, below
+        gan.actor.dropout_rate = 0.0     # read when the rollout is first traced, below
         source += ', test-time dropout off'
     encoding = develop.model_encoding(cfg, args.encoding)
     print(f"model {model_dir} ({source}); input encoding: {encoding}")

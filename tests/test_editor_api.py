@@ -10,13 +10,13 @@ import pytest
 import tensorflow as tf
 from starlette.testclient import TestClient
 
+import configurator
 import develop
 import editor
 import evaluate
 import image_io
 import net
 import recipes
-import util
 
 EXPOSURE = {'class': 'ExposureFilter', 'parameters': [0.8]}
 GAMMA = {'class': 'GammaFilter', 'parameters': [0.7]}
@@ -27,11 +27,11 @@ def workspace(tmp_path_factory):
     """models/sintel/tiny (an untrained checkpoint), a folder of photos with a damaged file and a
     link leading out of the folder, and a photo outside it."""
     root = tmp_path_factory.mktemp('editor')
-    cfg = util.load_config('sintel', ['--seed=0'])
+    cfg = configurator.load_config('sintel', ['--seed=0'])
     gan = net.GAN(cfg)
     model_dir = root / 'models' / 'sintel' / 'tiny'
     gan.make_manager(str(model_dir)).save(checkpoint_number=1)
-    (model_dir / 'config.json').write_text(json.dumps(util.config_to_dict(cfg)))
+    (model_dir / 'config.json').write_text(json.dumps(configurator.config_to_dict(cfg)))
     photos = root / 'photos'
     photos.mkdir()
     rng = np.random.default_rng(0)
@@ -150,7 +150,7 @@ def test_preview_is_the_developers_output_for_those_parameters(client):
     # The filters' own code, step by step on the linearized photo (not the compiled Developer).
     photo = develop.read_input('photos/a.png', 'display')        # the sintel model's encoding
     img = tf.constant(photo.linear(photo.samples)[None])
-    filters = {type(f).__name__: f for f in net.GAN(util.load_config('sintel'), training=False).filters}
+    filters = {type(f).__name__: f for f in net.GAN(configurator.load_config('sintel'), training=False).filters}
     for s in steps:
         img = filters[s['class']].process(img, tf.constant([s['parameters']], tf.float32))
     expected = image_io.quantize(img[0].numpy(), 8)

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import configurator
 import develop
 import editor
 import evaluate
 import filters
 import image_io
-import util
 
 CHROMIUM = os.environ.get('CHROMIUM') or shutil.which('chromium') or '/usr/bin/chromium'
 REQUIRED = os.environ.get('EXPOSURE_BROWSER_TESTS') == 'required'
@@ -85,7 +85,7 @@ def filters_output(path, encoding, steps):
     """The filters' own output (filters.py, step by step, not the compiled Developer) for these steps."""
     photo = develop.read_input(str(path), encoding)
     img = tf.constant(photo.linear(photo.samples)[None])
-    by_class = {type(f).__name__: f for f in filters.build_filters(util.load_config('example'))}
+    by_class = {type(f).__name__: f for f in filters.build_filters(configurator.load_config('example'))}
     for s in steps:
         img = by_class[s['class']].process(img, tf.constant([s['parameters']], tf.float32))
     return image_io.quantize(img[0].numpy(), 8)
