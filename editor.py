@@ -225,7 +225,7 @@ class Editor:
         # bits between batch sizes, and the draw must be the one evaluate.py makes.
         batch = evaluate.BATCH_SIZE
         low = np.stack([opened.low] + [np.zeros_like(opened.low)] * (batch - 1))
-        seeds = [develop.photo_seed(seed, opened.photo.samples)] + [0] * (batch - 1)
+        seeds = [develop.photo_seed(seed, opened.photo.samples, opened.photo.alpha)] + [0] * (batch - 1)
         with self.lock:
             steps = self.gan.rollout(low, is_train=False, seed=seeds, critique=False)
         out = []

@@ -37,6 +37,9 @@ def workspace(tmp_path_factory):
     rng = np.random.default_rng(0)
     cv2.imwrite(str(photos / 'a.png'), rng.integers(0, 255, (40, 60, 3), dtype=np.uint8))
     cv2.imwrite(str(photos / 'b.jpg'), rng.integers(0, 255, (50, 30, 3), dtype=np.uint8))
+    rgba = rng.integers(0, 255, (40, 40, 4), dtype=np.uint8)
+    rgba[:, :20, 3] = 0          # half transparent: the colours under it do not count for the seed
+    cv2.imwrite(str(photos / 't.png'), rgba)
     (photos / 'damaged.jpg').write_bytes(b'\xff\xd8 not really a JPEG')
     outside = root / 'secret.png'
     cv2.imwrite(str(outside), rng.integers(0, 255, (20, 20, 3), dtype=np.uint8))
@@ -65,7 +68,7 @@ def pixels(response):
 def test_session_lists_the_photos_and_the_filters(client):
     info = client.get('/api/session').json()
     # The link leading out of the folder is not listed; the damaged file is (it says why when opened).
-    assert info['photos'] == ['a.png', 'b.jpg', 'damaged.jpg']
+    assert info['photos'] == ['a.png', 'b.jpg', 'damaged.jpg', 't.png']
     assert info['model'] == 'sintel/tiny'
     exposure = next(f for f in info['filters'] if f['class'] == 'ExposureFilter')
     assert exposure['low'][0] == pytest.approx(-3.5) and exposure['high'][0] == pytest.approx(3.5)
@@ -164,16 +167,17 @@ def test_preview_is_the_developers_output_for_those_parameters(client):
 
 
 def test_agent_draw_is_the_edit_evaluate_makes_with_that_seed(client, workspace, monkeypatch, capsys):
-    draw = client.post('/api/agent', json={'name': 'b.jpg', 'seed': 3}).json()
-    assert len(draw['steps']) == 5 and draw['result'].startswith('data:image/png;base64,')
-    assert all(len(s['policy']) == 8 and s['image'].startswith('data:image/png') for s in draw['steps'])
-    assert evaluate.main(['sintel', 'tiny', 'photos/b.jpg', '--seed', '3', '--output-dir', 'by_evaluate',
-                          '--no-intermediates']) == 0
-    recipe = json.loads((workspace / 'by_evaluate' / 'b.jpg.steps.json').read_text())
-    assert [s['class'] for s in recipe['steps']] == [s['class'] for s in draw['steps']]
-    for mine, theirs in zip(draw['steps'], recipe['steps']):
-        assert np.allclose(mine['parameters'], theirs['parameters'], atol=1e-6)
-    other = client.post('/api/agent', json={'name': 'b.jpg', 'seed': 4}).json()
+    assert evaluate.main(['sintel', 'tiny', 'photos/b.jpg', 'photos/t.png', '--seed', '3', '--output-dir',
+                          'by_evaluate', '--no-intermediates']) == 0
+    for name in ('b.jpg', 't.png'):          # t.png: a transparent photo's seed skips what is hidden
+        draw = client.post('/api/agent', json={'name': name, 'seed': 3}).json()
+        assert len(draw['steps']) == 5 and draw['result'].startswith('data:image/png;base64,')
+        assert all(len(s['policy']) == 8 and s['image'].startswith('data:image/png') for s in draw['steps'])
+        recipe = json.loads((workspace / 'by_evaluate' / f'{name}.steps.json').read_text())
+        assert [s['class'] for s in recipe['steps']] == [s['class'] for s in draw['steps']]
+        for mine, theirs in zip(draw['steps'], recipe['steps']):
+            assert np.allclose(mine['parameters'], theirs['parameters'], atol=1e-6)
+    other = client.post('/api/agent', json={'name': 't.png', 'seed': 4}).json()
     assert other['steps'] != draw['steps']
     assert client.post('/api/agent', json={'name': 'b.jpg', 'seed': -1}).status_code == 422
     assert client.post('/api/agent', json={'name': 'b.jpg', 'seed': True}).status_code == 422
