@@ -281,7 +281,7 @@ def test_original_tf1_checkpoint_evaluates(workspace, monkeypatch, capsys):
 
 
 # ----------------------------------------------------------------------------------------------
-# Reliability (issue 14): every result kept, recipes checked, output problems, per-photo seeds
+# Reliability: every result kept, recipes checked, output problems, per-photo seeds
 
 EDITS = [('ExposureFilter', [0.5]), ('GammaFilter', [0.8]), ('ImprovedWhiteBalanceFilter', [0.95, 1.02, 0.98]),
          ('SaturationPlusFilter', [0.3]), ('ContrastFilter', [0.4])]
@@ -557,7 +557,7 @@ def test_ctrl_c_keeps_finished_results_and_no_temporary_files(tmp_path, capsys, 
 
 
 # ----------------------------------------------------------------------------------------------
-# Results for photographers' tools (issue 15): LUTs, metadata, shards, reruns
+# Results for photographers' tools: LUTs, metadata, shards, reruns
 
 def psnr(a, b):
     return 10 * np.log10(1 / max(float(np.mean((a - b) ** 2)), 1e-12))

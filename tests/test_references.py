@@ -54,3 +54,13 @@ def test_document_links_name_files_that_exist():
     assert 'docs/SPEC.md' in named
     missing = sorted(n for n in named if not os.path.exists(os.path.join(ROOT, n)))
     assert not missing, missing
+
+
+def test_no_reason_points_outside_the_repository():
+    """A comment or document gives its reason, not a pointer to a decisions list, a planning round, a
+    project issue or the spec's copy beside the repository, none of which a fresh clone has."""
+    outside = re.compile(r'decisions(?:\.md|:|,)|\bround \d+\b|\bissue \d+\b|shared/spec', re.I)
+    found = [f'{os.path.relpath(path, ROOT)}: {match.group(0)}' for path in project_files()
+             if path != os.path.abspath(__file__)           # its own pattern names them
+             for match in outside.finditer(open(path, encoding='utf-8').read())]
+    assert not found, found
