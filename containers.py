@@ -62,9 +62,10 @@ def layout(data, kind):
 
 
 def jpeg_layout(data):
-    """Reads a JPEG's headers (and its number of colour components: 1 grey, 3 colour, 4 CMYK) and checks that an end-of-image marker follows its first scan: libjpeg
-    decodes a cut-off file with grey for the missing part and only prints a warning. (A search from
-    the start could find the end of the EXIF thumbnail, itself a complete JPEG.)"""
+    """Reads a JPEG's headers (and its number of colour components: 1 grey, 3 colour, 4 CMYK) and
+    checks that an end-of-image marker follows its first scan: libjpeg decodes a cut-off file with grey
+    for the missing part and only prints a warning. (A search from the start could find the end of
+    the EXIF thumbnail, itself a complete JPEG.)"""
     size, exif, icc, end, components = None, None, {}, 0, 3
     for marker, body, end in _jpeg_segments(data):
         if marker in JPEG_FRAME_MARKERS and len(body) >= 6:
@@ -237,20 +238,22 @@ def item_properties(data):
 
 
 def png_with_metadata(png, icc, exif):
-    """An encoded PNG with the profile (iCCP) and EXIF (eXIf) chunks inserted after its 33-byte
-    signature and header chunk: both must come before the image data."""
+    """An encoded PNG (any bytes-like object) with the profile (iCCP) and EXIF (eXIf) chunks inserted
+    after its 33-byte signature and header chunk, as they must come before the image data: -> the
+    pieces to write one after the other (slices of `png`: a memoryview's are not copies)."""
     chunks = b''
     if icc:
         chunks += png_chunk(b'iCCP', b'ICC Profile\x00\x00' + zlib.compress(icc))
     if exif:
         chunks += png_chunk(b'eXIf', exif[len(EXIF_PREFIX):])
-    return png[:33] + chunks + png[33:]
+    return png[:33], chunks, png[33:]
 
 
 def jpeg_with_metadata(jpeg, icc, exif):
-    """An encoded JPEG with the EXIF (APP1) and the profile (APP2, in numbered chunks as the ICC
-    specifies) inserted after its JFIF header, as Photoshop orders them. An EXIF block too long for
-    one segment, or a profile over 255 chunks (16 MB), is left out: metadata never stops a result."""
+    """An encoded JPEG (any bytes-like object) with the EXIF (APP1) and the profile (APP2, in numbered
+    chunks as the ICC specifies) inserted after its JFIF header, as Photoshop orders them: -> the pieces
+    to write one after the other, as png_with_metadata. An EXIF block too long for one segment, or a
+    profile over 255 chunks (16 MB), is left out: metadata never stops a result."""
     head = 4 + int.from_bytes(jpeg[4:6], 'big') if jpeg[2:4] == b'\xff\xe0' else 2   # SOI [+ APP0]
     segments = b''
     if exif and len(exif) <= JPEG_SEGMENT_BODY:
@@ -259,7 +262,7 @@ def jpeg_with_metadata(jpeg, icc, exif):
     if len(chunks) <= 255:       # the count is one byte
         for number, chunk in enumerate(chunks, 1):
             segments += _jpeg_segment(0xE2, b'ICC_PROFILE\x00' + bytes([number, len(chunks)]) + chunk)
-    return jpeg[:head] + segments + jpeg[head:]
+    return jpeg[:head], segments, jpeg[head:]
 
 
 def _jpeg_segment(marker, body):

@@ -5,6 +5,7 @@ view of it and its own dropout seed, and the full-resolution development of the 
 Speed: the full-resolution edits run as one XLA-compiled function from stored samples to 8/16-bit
 output (Developer), chunk by chunk on all cores.
 """
+import collections
 import functools
 import hashlib
 import os
@@ -14,6 +15,7 @@ import numpy as np
 
 MIN_SIDE = 16          # smaller images give the agent no usable 64x64 view
 CHUNK = 1 << 16        # pixels per call of the compiled development
+INTERMEDIATES = 4      # images after a step written besides the result, as the original did (spec 8.2)
 
 
 class Photo:
@@ -179,7 +181,8 @@ class Developer:
                 tf.TensorSpec([None, 3], dtype), tf.TensorSpec([3], tf.float32),
                 tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, width], tf.float32)])
             for dtype, scale in ((np.uint8, 255.0), (np.uint16, 65535.0), (np.float32, None))}
-        self.pool = ThreadPoolExecutor(os.cpu_count())
+        self.workers = os.cpu_count()
+        self.pool = ThreadPoolExecutor(self.workers)
         self.warm = set()
 
     def _develop(self, samples, curve, actions, params, scale):
@@ -207,7 +210,7 @@ class Developer:
             return {'retouched': retouched}
         return {'retouched': retouched, 'linear': quantize(x, 8),
                 'input_tone_mapped': quantize(power(x / tf.maximum(peak, 1e-6), 1 / 2.4), 8),
-                'stages': stages.stack()}
+                'stages': stages.stack()[:-1][:INTERMEDIATES]}    # the last is the retouched image
 
     def warm_up(self, dtype, steps):
         """Compiles for this sample type and number of steps in the background (e.g. while the agent
@@ -240,17 +243,25 @@ class Developer:
         h, w = samples.shape[:2]
         pixels = samples.reshape(-1, 3)
         actions, params = self._pack(steps)
-        starts = range(0, len(pixels), self.chunk)
-        parts = self.pool.map(lambda start: self._run(pixels[start:start + self.chunk], curve, actions, params),
-                              starts)
-        out = {}
-        for start, part in zip(starts, parts):
-            for name, value in part.items():
+        out, running = {}, collections.deque()
+
+        def place(start, part):
+            for name, value in part.result().items():
                 if name not in out:
                     out[name] = np.empty(value.shape[:-2] + pixels.shape, value.dtype)
                 out[name][..., start:start + value.shape[-2], :] = value
+
+        # A few chunks ahead of the copying, not all of them: finished chunks waiting to be copied
+        # would otherwise hold up to a second copy of every output when this thread is slow.
+        for start in range(0, len(pixels), self.chunk):
+            running.append((start, self.pool.submit(self._run, pixels[start:start + self.chunk], curve, actions,
+                                                    params)))
+            if len(running) > 2 * self.workers:
+                place(*running.popleft())
+        while running:
+            place(*running.popleft())
         stages = out.pop('stages', [])
-        out.update({f'intermediate{i:02d}': stage for i, stage in enumerate(stages[:-1][:4])})
+        out.update({f'intermediate{i:02d}': stage for i, stage in enumerate(stages)})
         return {name: img.reshape(h, w, 3) for name, img in out.items()}
 
 

@@ -257,7 +257,7 @@ def write_set(paths, writers):
         os.makedirs(os.path.dirname(os.path.abspath(paths[name])), exist_ok=True)
     with atomic.publish([paths[name] for name in names]) as temporaries:
         for name, tmp in zip(names, temporaries):
-            writers[name](tmp)
+            writers.pop(name)(tmp)       # each image let go once written: less memory held
 
 
 def error_number(e):
@@ -452,6 +452,7 @@ def develop_and_write(developer, photo, edits, paths, fmt, report, recipe=None, 
                                            metadata=metadata if name == 'retouched' else None,
                                            alpha=photo.alpha)
                    for name, img in developer(photo, edits).items()}
+        photo.samples = None        # developed: a big photo's samples are hundreds of MB not needed again
         if recipe is not None:
             writers['recipe'] = functools.partial(atomic.write_json, obj=recipe)
         if figure is not None:

@@ -37,7 +37,7 @@ TIFF_EXTENSIONS = ('.tif', '.tiff')
 RAW_EXTENSIONS = ('.dng', '.cr2', '.cr3', '.nef', '.arw', '.kdc', '.raf', '.orf', '.rw2', '.pef',
                   '.srw', '.raw', '.nrw', '.sr2', '.3fr', '.erf', '.mrw', '.x3f', '.iiq', '.rwl')
 IMAGE_EXTENSIONS = TIFF_EXTENSIONS + ('.png', '.jpg', '.jpeg', '.webp', '.heic', '.heif', '.avif') + RAW_EXTENSIONS
-MAX_PIXELS = 400_000_000   # refuse absurd sizes before allocating (a 24 MP photo is 24e6)
+MAX_PIXELS = 400_000_000   # refused before decoding (a 24 MP photo is 24e6); docs/PERFORMANCE.md: its memory
 ZERO_TAIL_BYTES = 4096     # a disk block: see _warn_if_zero_padded
 
 # How stored values become the agent's linear input (spec 8.2), per encoding a dataset declares so that
@@ -229,7 +229,9 @@ def _warn_if_zero_padded(path, data, kind):
 def _check_size(path, width, height):
     """Refuses absurd sizes before decoding allocates them (a header may also simply lie)."""
     if width * height > MAX_PIXELS:
-        raise ImageError(f"{path}: image too large ({width}x{height}); downscale it first")
+        raise ImageError(f"{path}: image too large ({width}x{height}: {width * height / 1e6:,.0f} megapixels, over "
+                         f"the limit of {MAX_PIXELS / 1e6:.0f}, which retouching fits in 16 GB of memory); "
+                         "downscale it first")
 
 
 def _read_with_opencv(path, kind):
@@ -881,7 +883,7 @@ def _write_png(f, arr, icc, exif):
     ok, png = cv2.imencode('.png', arr)
     if not ok:
         raise OSError("OpenCV could not encode the image as PNG")
-    f.write(containers.png_with_metadata(png.tobytes(), icc, exif))
+    f.writelines(containers.png_with_metadata(png.reshape(-1).data, icc, exif))   # no copy of the PNG
 
 
 def _write_jpeg(f, arr, icc, exif):
@@ -889,12 +891,13 @@ def _write_jpeg(f, arr, icc, exif):
     ok, jpeg = cv2.imencode('.jpg', arr, JPEG_OPTIONS)
     if not ok:
         raise OSError("OpenCV could not encode the image as JPEG")
-    f.write(containers.jpeg_with_metadata(jpeg.tobytes(), icc, exif))
+    f.writelines(containers.jpeg_with_metadata(jpeg.reshape(-1).data, icc, exif))
 
 
 def _write_tiff(f, arr, icc, exif):
-    """16-bit TIFF through tifffile from RGB(A) (the A unassociated alpha). Of the EXIF, the descriptive tags and Orientation 1 are written
-    in the image's own tags; tifffile cannot write the EXIF sub-IFD (exposure, lens, GPS)."""
+    """16-bit TIFF through tifffile from RGB(A) (the A unassociated alpha). Of the EXIF, the
+    descriptive tags and Orientation 1 are written in the image's own tags; tifffile cannot write the
+    EXIF sub-IFD (exposure, lens, GPS)."""
     import tifffile
     tags = []
     if exif:

@@ -144,8 +144,8 @@ def test_good_file_reads_correctly(folder, name):
 def test_wording_of_the_main_cases(folder):
     reasons = {'jpeg-cut0.7.jpg': 'truncated or corrupt JPEG', 'png16-cut-1.png': 'truncated or corrupt PNG',
                'tiff8-cut0.98.tif': 'truncated or corrupt TIFF', 'fake-cut0.3.dng': 'cannot decode camera RAW',
-               'huge-png.png': 'image too large (100000x100000); downscale it first',
-               'huge-jpeg.jpg': 'image too large (65535x65535)', 'empty-png.png': 'empty file',
+               'huge-png.png': 'image too large (100000x100000: 10,000 megapixels, over the limit of 400',
+               'huge-jpeg.jpg': 'image too large (65535x65535: 4,295 megapixels', 'empty-png.png': 'empty file',
                'text-jpg.jpg': 'the content is not JPEG, PNG or TIFF', 'html.jpg': 'the content is not JPEG'}
     for name, reason in reasons.items():
         with pytest.raises(image_io.ImageError, match='re-export or re-copy it' if 'truncated' in reason else None) as e:

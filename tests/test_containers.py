@@ -32,7 +32,7 @@ def test_file_kind_from_the_first_bytes(head, kind):
 def test_jpeg_metadata_reads_back_exactly_over_several_segments():
     icc = bytes(range(256)) * 600                    # 150 KB: three APP2 segments
     exif = containers.EXIF_PREFIX + b'MM\x00*' + b'\x01' * 100
-    jpeg = containers.jpeg_with_metadata(encoded('.jpg'), icc, exif)
+    jpeg = b''.join(containers.jpeg_with_metadata(encoded('.jpg'), icc, exif))
     assert containers.jpeg_layout(jpeg) == {'size': (12, 8), 'exif': exif, 'icc': icc, 'components': 3}
     assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (8, 12, 3)
 
@@ -40,13 +40,13 @@ def test_jpeg_metadata_reads_back_exactly_over_several_segments():
 def test_metadata_too_large_for_jpeg_is_left_out_not_fatal():
     exif = containers.EXIF_PREFIX + b'\0' * containers.JPEG_SEGMENT_BODY     # one byte too many
     icc = b'\1' * (256 * containers.ICC_CHUNK)                                # 256 chunks: one too many
-    jpeg = containers.jpeg_with_metadata(encoded('.jpg'), icc, exif)
+    jpeg = b''.join(containers.jpeg_with_metadata(encoded('.jpg'), icc, exif))
     assert containers.jpeg_layout(jpeg) == {'size': (12, 8), 'exif': None, 'icc': None, 'components': 3}
 
 
 def test_png_metadata_reads_back_exactly():
     icc, exif = b'profile' * 1000, containers.EXIF_PREFIX + b'II*\x00' + b'\2' * 50
-    png = containers.png_with_metadata(encoded('.png'), icc, exif)
+    png = b''.join(containers.png_with_metadata(encoded('.png'), icc, exif))
     assert containers.png_layout(png) == {'size': (12, 8), 'exif': exif, 'icc': icc}
 
 
