@@ -10,7 +10,6 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from configurator import PROJECT_DIR, load_config  # noqa: F401  (the lead's bench/exposure_errors.py and its test still use them here)
 from image_io import LUM_WEIGHTS
 
 # ----------------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ sys.path[:0] = [PROJECT_DIR, os.path.join(PROJECT_DIR, 'bench')]   # runnable fr
 import numpy as np  # noqa: E402
 
 import camera_renders  # noqa: E402
+import configurator  # noqa: E402
 import data  # noqa: E402
 import image_io  # noqa: E402
 import util  # noqa: E402
@@ -216,7 +217,7 @@ def main(argv=None):
                                                  "evaluate.py loads it)")
     args = parser.parse_args(argv)
 
-    cfg = util.load_config(args.config)
+    cfg = configurator.load_config(args.config)
     results = {}
     for kind in args.sets:
         if kind == 'scene':

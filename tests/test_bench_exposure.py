@@ -7,12 +7,13 @@ import os
 import numpy as np
 import pytest
 
+import configurator
 import data
 import image_io
 import util
 
 spec = importlib.util.spec_from_file_location(
-    'exposure_errors', os.path.join(util.PROJECT_DIR, 'bench', 'exposure_errors.py'))
+    'exposure_errors', os.path.join(configurator.PROJECT_DIR, 'bench', 'exposure_errors.py'))
 exposure_errors = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(exposure_errors)
 
