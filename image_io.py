@@ -851,7 +851,11 @@ def format_problem(shape, fmt):
 
 def _channels(arr, alpha, bgr):
     """The samples as an encoder takes them: RGB, or BGR for OpenCV, with the alpha channel after them
-    at the samples' depth, if there is one."""
+    at the samples' depth, if there is one. Grey samples (H, W) go to the encoder as they are."""
+    if arr.ndim == 2:
+        if alpha is None:
+            return arr
+        arr = np.repeat(arr[..., None], 3, axis=-1)
     if alpha is None and not bgr:
         return arr
     out = np.empty(arr.shape[:2] + (3 if alpha is None else 4,), arr.dtype)
