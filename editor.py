@@ -42,7 +42,9 @@ import develop
 import evaluate
 import filters as filter_lib
 import image_io
+import model_folder
 import recipes
+import results
 import util
 
 PAGE_DIR = os.path.join(configurator.PROJECT_DIR, 'editor')
@@ -79,7 +81,7 @@ def refuse(status, message):
 
 class Library:
     """The photos given on the command line, each under a name the page uses (its path below the
-    inputs' common folder), and where each one's recipe and results go (evaluate.output_bases)."""
+    inputs' common folder), and where each one's recipe and results go (results.output_bases)."""
 
     def __init__(self, items, output_dir):
         tally = evaluate.Tally()
@@ -102,9 +104,9 @@ class Library:
         self.paths = {os.path.relpath(os.path.abspath(p), common): p for p in kept}
         self.real = {name: os.path.realpath(p) for name, p in self.paths.items()}
         self.output_dir = output_dir
-        self.bases = evaluate.output_bases(kept, output_dir)
+        self.bases = results.output_bases(kept, output_dir)
         for fmt in image_io.OUTPUT_FORMATS:
-            evaluate.check_outputs_spare_inputs(self.bases, fmt)
+            results.check_outputs_spare_inputs(self.bases, fmt)
 
     def path(self, name):
         """The file of a photo name from a request; refuses anything else with 4xx."""
@@ -120,7 +122,7 @@ class Library:
         return self.paths[name]
 
     def recipe_path(self, name):
-        return evaluate.output_paths(self.bases[self.path(name)], 'png')['recipe']
+        return results.output_paths(self.bases[self.path(name)], 'png')['recipe']
 
 
 class Opened:
@@ -152,7 +154,7 @@ class Editor:
         self.library = library
         self.gan = self.model = None
         if model:
-            self.gan, cfg, model_dir, source = evaluate.load_model(config, model, None)
+            self.gan, cfg, model_dir, source = model_folder.load_model(config, model, None)
             self.model = f'{config}/{model}'
             print(f"model {model_dir} ({source})")
         else:
@@ -281,11 +283,11 @@ class Editor:
         with self.export_lock:
             try:
                 evaluate.run(evaluate.parse_args(argv), tally)
-            except evaluate.Refused as e:
+            except evaluate.REFUSALS as e:
                 refuse(422, str(e))
         if tally.messages:
             refuse(422, '; '.join(tally.messages))
-        written = evaluate.output_paths(base, fmt)
+        written = results.output_paths(base, fmt)
         return [p for p in written.values() if os.path.exists(p)]
 
 
@@ -476,13 +478,13 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        evaluate.prepare_output_dir(args.output_dir)
+        results.prepare_output_dir(args.output_dir)
         library = Library(args.images, args.output_dir)
         if not library.paths:
             raise evaluate.Refused('no photos to edit: give photos, folders of photos or glob patterns')
         util.configure_tensorflow()
         editor = Editor(library, args.config, args.model)
-    except evaluate.Refused as e:
+    except evaluate.REFUSALS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.host not in LOCAL_HOSTS:

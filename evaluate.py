@@ -18,7 +18,6 @@ import argparse
 import collections
 import errno
 import functools
-import json
 import os
 import sys
 import time
@@ -29,7 +28,9 @@ import numpy as np
 import atomic
 import configurator
 import develop
+import model_folder
 import recipes
+import results
 
 DEMO_MODEL = ('photos', 'pretrained')
 LUT_SIZES = (33, 65)
@@ -155,8 +156,12 @@ def parse_args(argv):
 
 
 class Refused(Exception):
-    """A problem found before any photo is processed (model, recipe, output folder): main prints it as
-    one line and exits with status 2, as argparse does for a bad option."""
+    """A run with nothing to work on (no images given)."""
+
+
+# Problems found before any photo is processed (model, recipe, output folder): main prints each as
+# one line and exits with status 2, as argparse does for a bad option.
+REFUSALS = (Refused, model_folder.ModelError, recipes.RecipeError, results.FolderError)
 
 
 class PhotoError(Exception):
@@ -166,103 +171,6 @@ class PhotoError(Exception):
     def __init__(self, message, disk_full=False):
         super().__init__(message)
         self.disk_full = disk_full
-
-
-# ----------------------------------------------------------------------------------------------
-# Loading the model
-
-def model_places(config, name):
-    """Where models/<config>/<name> is looked for: below the working directory, then the project."""
-    places = [configurator.model_dir(config, name, root)
-              for root in ('models', os.path.join(configurator.PROJECT_DIR, 'models'))]
-    return places[:1] if os.path.realpath(places[0]) == os.path.realpath(places[1]) else places
-
-
-def find_model(config, name):
-    if config not in configurator.available_configs():
-        raise Refused(f"unknown config {config!r}; available configs: {', '.join(configurator.available_configs())} "
-                      f"(config_<name>.py in {configurator.PROJECT_DIR})")
-    try:
-        places = model_places(config, name)
-    except ValueError as e:
-        raise Refused(str(e))
-    for place in places:
-        if os.path.isdir(place):
-            return place
-    have = []
-    for place in places:
-        root = os.path.dirname(place)
-        models = sorted(os.listdir(root)) if os.path.isdir(root) else []
-        have.append(f"{root}/: {', '.join(models) if models else 'no models'}")
-    raise Refused(f"no trained model {config}/{name}: looked in {' and '.join(p + '/' for p in places)} "
-                  f"({'; '.join(have)}). Train one with `python train.py {config} {name}`, or for the "
-                  "original authors' FiveK model run `python fetch_fivek.py --pretrained` and use "
-                  "`example pretrained`.")
-
-
-def load_model(config, name, step):
-    """GAN restored from a full checkpoint, an actor-only export, or an original TF1 checkpoint.
-    -> (gan, cfg, model folder, description of what was loaded)."""
-    import tensorflow as tf
-    import net
-    model_dir = find_model(config, name)
-    snapshot = os.path.join(model_dir, 'config.json')
-    try:
-        cfg = configurator.load_snapshot(snapshot, config) if os.path.exists(snapshot) else configurator.load_config(config)
-    except ValueError as e:
-        raise Refused(str(e))
-    gan = net.GAN(cfg, training=False)
-    # {step: prefix}: full checkpoints (ours or the original's), then a run's kept actors (actors/actor-N)
-    available = {**net.checkpoint_steps(os.path.join(model_dir, 'actors')), **net.checkpoint_steps(model_dir)}
-    actor = os.path.join(model_dir, 'actor')
-    if step is not None and step not in available:
-        steps = ', '.join(map(str, sorted(available))) or 'none'
-        raise Refused(f"{model_dir}/ has no checkpoint for step {step}; available steps: {steps}")
-    if step is None and not available and not os.path.exists(actor + '.index'):
-        raise Refused(f"{model_dir}/ holds no checkpoint yet; train it with `python train.py {config} {name}`")
-    prefix = available[max(available) if step is None else step] if available else actor
-    try:
-        if net.is_original_checkpoint(prefix):
-            net.load_original_checkpoint(gan, prefix)
-            source = f'original TF1 checkpoint {os.path.basename(prefix)}'
-        else:
-            gan.load_actor(prefix)          # inference needs only the agent
-            source = (f'checkpoint at iteration {step or max(available)}' if available
-                      else 'actor weights')
-    except (ValueError, FileNotFoundError, tf.errors.OpError) as e:
-        raise Refused(f"cannot load {model_dir}: {e}")
-    return gan, cfg, model_dir, source
-
-
-# ----------------------------------------------------------------------------------------------
-# Per-image work
-
-def output_paths(base, fmt):
-    """The files of one photo: base (the output folder and the input's name) + a suffix each."""
-    import image_io
-    ext = image_io.OUTPUT_FORMATS[fmt]
-    return {'retouched': f'{base}.retouched{ext}', 'linear': f'{base}.linear.png',
-            'input_tone_mapped': f'{base}.input_tone_mapped.png', 'steps_png': f'{base}.steps.png',
-            'recipe': f'{base}.steps.json', 'lut': f'{base}.cube',
-            **{f'intermediate{i:02d}': f'{base}.intermediate{i:02d}.png' for i in range(4)}}
-
-
-def write_set(paths, writers):
-    """writers: {output name: function writing that output at a given path}. All are written under
-    temporary names, then renamed into place with the retouched result last: a photo's set appears
-    whole or not at all (a failure removes what was written), and an existing result means its set is
-    complete (--skip-existing)."""
-    names = sorted(writers, key=lambda n: n == 'retouched')
-    for name in names:
-        os.makedirs(os.path.dirname(os.path.abspath(paths[name])), exist_ok=True)
-    with atomic.publish([paths[name] for name in names]) as temporaries:
-        for name, tmp in zip(names, temporaries):
-            writers.pop(name)(tmp)       # each image let go once written: less memory held
-
-
-def error_number(e):
-    """The OS error number of a failed write (image_io.OutputError keeps it in its context)."""
-    return e.errno if e.errno is not None else getattr(e.__context__, 'errno', None)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -287,7 +195,7 @@ def prepare_demo_inputs(folder):
 
 
 # ----------------------------------------------------------------------------------------------
-# Which photos, and where their results go
+# Which photos
 
 def gather_inputs(items, tally):
     """Command-line items -> the files to process, each real file once. A folder that holds no
@@ -308,53 +216,6 @@ def gather_inputs(items, tally):
     if passed_over:     # sidecars and macOS '._' files: expected beside photos, not errors
         print(image_io.passed_over_note(passed_over))
     return files
-
-
-def output_bases(files, out_dir):
-    """{input: output folder and name, to which output_paths adds the suffixes}. Inputs keep their
-    names; when two share one (ignoring case, as on case-insensitive disks), every input's folders below
-    the inputs' common folder are repeated under out_dir, so no result replaces another. The rule is
-    printed once; it depends on all the inputs, not on which of them a shard or a rerun processes."""
-    names = collections.Counter(os.path.basename(p).lower() for p in files)
-    if max(names.values(), default=0) < 2:
-        return {p: os.path.join(out_dir, os.path.basename(p)) for p in files}
-    common = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in files])
-    bases = {p: os.path.join(out_dir, os.path.relpath(os.path.abspath(p), common)) for p in files}
-    shared = sorted(n for n, count in names.items() if count > 1)
-    example = next(p for p in files if os.path.basename(p).lower() == shared[0])
-    print(f"note: {sum(names[n] for n in shared)} inputs share a file name with another ({', '.join(shared[:3])}"
-          f"{', ...' if len(shared) > 3 else ''}), so the outputs repeat the input folders below {common} "
-          f"under {out_dir}: e.g. {example} -> {bases[example]}.retouched.*")
-    return bases
-
-
-def prepare_output_dir(out_dir):
-    """Creates --output-dir and makes sure files can be written there, before any work."""
-    existing = os.path.abspath(out_dir)
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise Refused(f"--output-dir {out_dir}: {existing} is a file, not a folder; choose another --output-dir")
-    probe = None
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-        probe = atomic.temporary_path(out_dir, '.probe')
-        open(probe, 'x').close()
-    except OSError as e:
-        raise Refused(f"--output-dir {out_dir}: cannot write there ({e.strerror}); choose another "
-                      "--output-dir or make it writable")
-    finally:
-        if probe and os.path.exists(probe):
-            os.remove(probe)
-
-
-def check_outputs_spare_inputs(bases, fmt):
-    real_inputs = {os.path.realpath(p) for p in bases}
-    for base in bases.values():
-        for out in output_paths(base, fmt).values():
-            if os.path.realpath(out) in real_inputs:
-                raise Refused(f"writing to {os.path.dirname(base) or '.'} would overwrite the input {out}; "
-                              "choose another --output-dir")
 
 
 def shard(files, k, n):
@@ -462,11 +323,11 @@ def develop_and_write(developer, photo, edits, paths, fmt, report, recipe=None, 
             writers['lut'] = functools.partial(
                 lut.write_cube, table=develop.colour_table(lut_developer, photo, edits, size),
                 title=f'{os.path.basename(photo.path)} retouched', comments=develop.lut_comments(photo, labels))
-        write_set(paths, writers)
+        results.write_set(paths, writers)
     except image_io.ImageError as e:
         raise PhotoError(str(e)) from None
     except OSError as e:
-        number = error_number(e)
+        number = results.error_number(e)
         fix = image_io.OUTPUT_FIXES.get(number, e.strerror or str(e))
         raise PhotoError(f"{photo.path}: cannot write its results to {os.path.dirname(paths['retouched'])}: "
                          f"{fix}; none of its files were kept",
@@ -483,7 +344,7 @@ def todo(files, bases, args, tally):
     because their result exists (--skip-existing)."""
     for k, path in enumerate(files, 1):
         counter = f"[{k}/{len(files)}]"
-        paths = output_paths(bases[path], args.format)
+        paths = results.output_paths(bases[path], args.format)
         # With --lut a result without its .cube is not done: the set is made again (the same with --seed).
         done = os.path.exists(paths['retouched']) and (not args.lut or os.path.exists(paths['lut']))
         if args.skip_existing and done:
@@ -514,24 +375,6 @@ def batches(items, size):
         yield batch
 
 
-def read_domain(model_dir):
-    """The statistics of the model's training inputs (input_domain.json), or None if not recorded."""
-    path = os.path.join(model_dir, 'input_domain.json')
-    if not os.path.exists(path):
-        return None
-    import data
-    try:
-        with open(path, 'rb') as f:
-            domain = json.loads(f.read())
-        ranges = [[float(v) for v in domain[name]] for name in data.DOMAIN_STATISTICS]
-        if all(len(r) >= 2 for r in ranges) and isinstance(domain['encoding'], str):
-            return domain
-    except (ValueError, TypeError, KeyError):   # not JSON, or not the statistics data.input_domain writes
-        pass
-    raise Refused(f"{path} is damaged; copy it again with the model, or delete it (photos far outside the "
-                  "training inputs are then not warned about)")
-
-
 def warn_outside_domain(domain, low_res, path, model):
     """One warning for a photo whose agent view is far outside the model's training inputs: the
     result is still made, but the model has not learned what to do with such a photo."""
@@ -552,13 +395,13 @@ def warn_outside_domain(domain, low_res, path, model):
 
 def run_model(args, files, bases, tally):
     import vis
-    gan, cfg, model_dir, source = load_model(args.config, args.model, args.step)
+    gan, cfg, model_dir, source = model_folder.load_model(args.config, args.model, args.step)
     if args.no_dropout:
         gan.actor.dropout_rate = 0.0     # read when the rollout is first traced, below
         source += ', test-time dropout off'
     encoding = develop.model_encoding(cfg, args.encoding)
     print(f"model {model_dir} ({source}); input encoding: {encoding}")
-    domain = read_domain(model_dir)
+    domain = model_folder.read_domain(model_dir)
     developer = develop.Developer(gan.filters, output_bits(args.format), not args.no_intermediates)
     lut_developer = develop.Developer(gan.filters, 16, False) if args.lut else None
     with Jobs(tally) as jobs:
@@ -631,22 +474,19 @@ def run(args, tally):
     """Everything after parsing; raises Refused for problems found before any photo is processed."""
     import util
     # A bad recipe or model name is refused before anything is created.
-    try:
-        recipe = recipes.load(args.recipe) if args.recipe else None
-    except recipes.RecipeError as e:
-        raise Refused(str(e))
+    recipe = recipes.load(args.recipe) if args.recipe else None
     if not args.recipe:
         args.config = configurator.config_name(args.config)
-        find_model(args.config, args.model)
-    prepare_output_dir(args.output_dir)
+        model_folder.find_model(args.config, args.model)
+    results.prepare_output_dir(args.output_dir)
     util.configure_tensorflow()
     if args.demo:
         args.images = args.images or [prepare_demo_inputs(os.path.join(args.output_dir, 'demo_inputs'))]
     files = gather_inputs(args.images, tally)
     if not files and not tally.skipped:
         raise Refused('no images given')
-    bases = output_bases(files, args.output_dir)
-    check_outputs_spare_inputs(bases, args.format)
+    bases = results.output_bases(files, args.output_dir)
+    results.check_outputs_spare_inputs(bases, args.format)
     if args.shard:
         part = shard(files, *args.shard)
         print(f"shard {args.shard[0]}/{args.shard[1]}: {len(part)} of the {len(files)} inputs (sorted by path)"
@@ -664,7 +504,7 @@ def main(argv=None):
     tally = Tally()
     try:
         run(args, tally)
-    except Refused as e:
+    except REFUSALS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

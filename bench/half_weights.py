@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import develop  # noqa: E402
-import evaluate  # noqa: E402
+import model_folder  # noqa: E402
 import image_io  # noqa: E402
 import net  # noqa: E402
 import util  # noqa: E402
@@ -63,8 +63,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     util.configure_tensorflow()
     try:
-        full, cfg, model_dir, source = evaluate.load_model(args.config, args.model, None)
-    except evaluate.Refused as e:
+        full, cfg, model_dir, source = model_folder.load_model(args.config, args.model, None)
+    except model_folder.ModelError as e:
         raise SystemExit(f"error: {e}")
     half = net.GAN(cfg, training=False)
     with tempfile.TemporaryDirectory() as tmp:

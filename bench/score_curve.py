@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 import atomic  # noqa: E402
 import configurator  # noqa: E402
 import data  # noqa: E402
-import evaluate  # noqa: E402
+import model_folder  # noqa: E402
 import net  # noqa: E402
 import score  # noqa: E402
 
@@ -76,9 +76,9 @@ def main(argv=None):
     args, overrides = parser.parse_known_args(argv)
     cfg = configurator.load_config(args.config, overrides)
     try:
-        model_dir = evaluate.find_model(args.config, args.model)
+        model_dir = model_folder.find_model(args.config, args.model)
         inputs = data.folder_split(cfg, 'input', args.split)
-    except (evaluate.Refused, data.DataError) as e:
+    except (model_folder.ModelError, data.DataError) as e:
         raise SystemExit(f"error: {e}")
     target_dir = cfg.target_dir
     steps = args.steps or run_steps(model_dir)

@@ -9,6 +9,7 @@ import configurator
 import data
 import develop
 import evaluate
+import model_folder
 import image_io
 from conftest import SHARED_DATA
 
@@ -16,7 +17,7 @@ SINTEL = os.path.join(configurator.PROJECT_DIR, 'models', 'sintel', 'pretrained'
 
 
 def test_shipped_model_records_its_domain():
-    domain = evaluate.read_domain(SINTEL)
+    domain = model_folder.read_domain(SINTEL)
     assert domain['encoding'] == 'display'
     for name in data.DOMAIN_STATISTICS:
         assert len(domain[name]) == len(data.DOMAIN_PERCENTILES) and domain[name] == sorted(domain[name])
@@ -44,13 +45,13 @@ def test_black_and_white_photo_is_named_as_such(tmp_path, capsys):
 
 
 def test_model_without_a_recorded_domain_does_not_warn(tmp_path):
-    assert evaluate.read_domain(str(tmp_path)) is None
+    assert model_folder.read_domain(str(tmp_path)) is None
 
 
 @pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED_DATA, 'sintel')), reason='needs ../shared/data')
 def test_held_out_sintel_frames_do_not_warn():
     cfg = configurator.load_config('sintel', [f"--input_dir={os.path.join(SHARED_DATA, 'sintel', 'inputs')}"])
-    domain = evaluate.read_domain(SINTEL)
+    domain = model_folder.read_domain(SINTEL)
     frames = data.folder_split(cfg, 'input', 'val')
     assert len(frames) == 85
     far = [(f, data.outside_domain(domain, develop.low_res_view(develop.read_input(f, 'display'))))

@@ -190,14 +190,14 @@ def test_checkpoints_by_the_clock_bound_what_a_hard_kill_loses(tiny_data, monkey
 
 def test_actor_snapshots_are_kept_for_a_score_curve(tiny_data, capsys):
     """Rolling checkpoints keep only the newest; actors/actor-N stay, and evaluate.py --step N reads them."""
-    import evaluate
+    import model_folder
     assert train.main(['sintel', 'curve', '--max_iter_step=4', '--actor_snapshot_interval=2'] + TINY + tiny_data) == 0
     model = os.path.join('models', 'sintel', 'curve')
     assert sorted(os.listdir(os.path.join(model, 'actors'))) == [
         f'actor-{n}.{s}' for n in (2, 4) for s in ('data-00000-of-00001', 'index')]
     assert [f for f in os.listdir(model) if f.endswith('.index')] == ['model.ckpt-5.index']
-    early, _, _, source = evaluate.load_model('sintel', 'curve', 2)
-    final = evaluate.load_model('sintel', 'curve', None)[0]
+    early, _, _, source = model_folder.load_model('sintel', 'curve', 2)
+    final = model_folder.load_model('sintel', 'curve', None)[0]
     assert source == 'checkpoint at iteration 2'
     assert any((a.numpy() != b.numpy()).any() for a, b in zip(early.actor.variables, final.actor.variables))
 

@@ -18,6 +18,7 @@ import pytest
 import configurator
 import data
 import evaluate
+import model_folder
 import train
 from conftest import ROOT
 
@@ -303,5 +304,5 @@ def test_evaluate_names_a_damaged_config_json(project, capsys, damage, message):
                                      b'{"encoding": "srgb", "brightness": [0.1], "contrast": "ab", "saturation": 1}'])
 def test_evaluate_names_a_damaged_input_domain(tmp_path, content):
     (tmp_path / 'input_domain.json').write_bytes(content)
-    with pytest.raises(evaluate.Refused, match=f"{tmp_path / 'input_domain.json'} is damaged; copy it again"):
-        evaluate.read_domain(str(tmp_path))
+    with pytest.raises(model_folder.ModelError, match=f"{tmp_path / 'input_domain.json'} is damaged; copy it again"):
+        model_folder.read_domain(str(tmp_path))
