@@ -26,11 +26,17 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 import atomic
+import cli
 import configurator
+import data
 import develop
+import image_io
+import lut
 import model_folder
 import recipes
 import results
+import util
+import vis
 
 DEMO_MODEL = ('photos', 'pretrained')
 LUT_SIZES = (33, 65)
@@ -57,14 +63,18 @@ replaces another. A file given twice is processed once.
 
 exit status: 0 every photo retouched (or already done with --skip-existing); 1 some were skipped
 (unreadable, a folder without images, results that could not be written); 2 nothing was done
-(bad option, model, recipe or output folder); 130 interrupted (finished results are kept).
+(bad option, model, recipe or output folder); 130 interrupted by Ctrl-C, 143 by SIGTERM (kill, Slurm):
+finished results are kept, unfinished ones leave no files.
 """
 
 
-def positive_int(text):
+MAX_BATCH = 256        # with --seed every batch is padded to full size: a huge one costs memory and time
+
+
+def batch_size(text):
     value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    if not 1 <= value <= MAX_BATCH:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_BATCH}, not {value}")
     return value
 
 
@@ -121,7 +131,7 @@ def parse_args(argv):
                              'agree more: docs/USAGE.md)')
     parser.add_argument('--step', type=int, help='checkpoint step to load (default: newest): a training '
                         'checkpoint model.ckpt-N, or an actor kept every actor_snapshot_interval (actors/actor-N)')
-    parser.add_argument('--batch-size', type=positive_int, default=BATCH_SIZE,
+    parser.add_argument('--batch-size', type=batch_size, default=BATCH_SIZE,
                         help='images per agent batch (default 64; with --seed, a photo\'s edit is the same '
                              'in every run with the same batch size)')
     parser.add_argument('--lut', action='store_true',
@@ -148,6 +158,12 @@ def parse_args(argv):
     elif args.recipe:
         args.config = args.model = None
         args.images = args.args
+        named = args.images[:2]
+        if len(named) == 2 and configurator.config_name(named[0]) in configurator.available_configs() and not any(
+                os.path.exists(item) for item in named):
+            parser.error(f"--recipe takes images only: {' '.join(named)} looks like a config and a model, which "
+                         "a recipe does not use; give the images alone, e.g. evaluate.py --recipe "
+                         "outputs/A.tif.steps.json other/*.tif")
     elif len(args.args) < 3:
         parser.error('give a config, a model name and at least one image (or --recipe / --demo)')
     else:
@@ -183,8 +199,6 @@ def prepare_demo_inputs(folder):
     """Writes scikit-image's bundled photos as if shot with exposure errors, for the photo model:
     linear light x 2^EV, clipped as a sensor clips, back to 8-bit sRGB (data.render_exposure)."""
     import skimage.data
-    import data
-    import image_io
     os.makedirs(folder, exist_ok=True)
     for name, ev in DEMO_PHOTOS:
         photo = getattr(skimage.data, name)()[..., :3].astype(np.float32) / 255
@@ -200,10 +214,13 @@ def prepare_demo_inputs(folder):
 def gather_inputs(items, tally):
     """Command-line items -> the files to process, each real file once. A folder that holds no
     images is reported as skipped (a folder named x.jpg included)."""
-    import image_io
     files, seen, passed_over = [], {}, []
     for item in items:
-        found = image_io.list_images([item], passed_over)
+        try:
+            found = image_io.list_images([item], passed_over)
+        except OSError as e:        # a folder that cannot be listed: the other items go on
+            tally.skip(f"{item}: cannot list the folder: {e.strerror.lower() if e.strerror else e}")
+            continue
         if os.path.isdir(item) and not found:
             tally.skip(f"{item}: a folder without images (JPEG, PNG, TIFF or camera RAW files)")
         for path in found:
@@ -298,8 +315,6 @@ class Jobs:
 def develop_and_write(developer, photo, edits, paths, fmt, report, recipe=None, figure=None, cube=None):
     """A worker's share of one photo: the full-resolution edits and every file, written as one set.
     cube: for --lut, (a 16-bit Developer of the same filters, grid size, step labels). -> the report line."""
-    import image_io
-    import lut
     start = time.time()
     problem = image_io.format_problem(photo.shape, fmt)
     if problem:
@@ -339,24 +354,51 @@ def output_bits(fmt):
     return 16 if fmt in ('png16', 'tiff16') else 8
 
 
+def written(args):
+    """The outputs a photo gets with these options (results.output_paths' names)."""
+    return (['retouched', 'recipe'] + ['lut'] * args.lut
+            + ([] if args.no_intermediates else ['linear', 'input_tone_mapped', 'steps_png', 'intermediate00']))
+
+
 def todo(files, bases, args, tally):
-    """(counter, path, output paths) of each photo still to do, in order; says which are skipped
-    because their result exists (--skip-existing)."""
+    """(counter, path, output paths) of each photo still to do, in order. With --skip-existing, a
+    photo whose result was made from it (its recipe records the input's path, size and time) is
+    skipped; a result made from another photo of the same name is never taken for its own."""
     for k, path in enumerate(files, 1):
         counter = f"[{k}/{len(files)}]"
         paths = results.output_paths(bases[path], args.format)
-        # With --lut a result without its .cube is not done: the set is made again (the same with --seed).
-        done = os.path.exists(paths['retouched']) and (not args.lut or os.path.exists(paths['lut']))
-        if args.skip_existing and done:
-            print(f"{counter} {path}: already done ({paths['retouched']} exists)", flush=True)
-            tally.existing += 1
+        overlong = results.overlong_name(paths, written(args), args.output_dir)
+        if overlong:
+            name, limit = overlong
+            shorter = '' if args.no_intermediates or len(os.fsencode(os.path.basename(paths['retouched']))) > limit \
+                else ' (or use --no-intermediates)'
+            tally.skip(f"{counter} {path}: its results' names would be too long for the output disk: "
+                       f"{len(os.fsencode(name))} bytes ({name[:20]}...{name[-25:]}), {limit} at most; give "
+                       f"the photo a shorter name{shorter}")
             continue
+        whose = results.made_from(paths, path)
+        if whose not in ('none', 'this', 'changed', 'unknown'):
+            if args.skip_existing:      # replacing it would lose a result the user asked to keep
+                tally.skip(f"{counter} {path}: {paths['retouched']} is the result of another photo, {whose}; "
+                           "left as it is: give these photos another --output-dir")
+                continue
+            print(f"note: {counter} {path}: replacing {paths['retouched']}, the result of another photo "
+                  f"of that name ({whose}); give another --output-dir to keep both", file=sys.stderr)
+        elif args.skip_existing and whose != 'none':
+            # With --lut a result without its .cube is not done: the set is made again (the same with --seed).
+            if whose == 'this' and (not args.lut or os.path.exists(paths['lut'])):
+                print(f"{counter} {path}: already done ({paths['retouched']} exists)", flush=True)
+                tally.existing += 1
+                continue
+            if whose != 'this':
+                why = 'changed since its result was made' if whose == 'changed' else \
+                    f'no record of which photo {paths["retouched"]} was made from'
+                print(f"note: {counter} {path}: {why}: retouched again")
         yield counter, path, paths
 
 
 def read_or_skip(path, encoding, counter, tally):
     """The photo, or None after saying why it cannot be used (the other photos go on)."""
-    import image_io
     try:
         return develop.read_input(path, encoding)
     except image_io.ImageError as e:
@@ -378,7 +420,6 @@ def batches(items, size):
 def warn_outside_domain(domain, low_res, path, model):
     """One warning for a photo whose agent view is far outside the model's training inputs: the
     result is still made, but the model has not learned what to do with such a photo."""
-    import data
     far = data.outside_domain(domain, low_res)
     if far:
         what = '; '.join(f"{name} {value:.2f} (99% of its training inputs: {low:.2f}-{high:.2f})"
@@ -394,7 +435,6 @@ def warn_outside_domain(domain, low_res, path, model):
 
 
 def run_model(args, files, bases, tally):
-    import vis
     gan, cfg, model_dir, source = model_folder.load_model(args.config, args.model, args.step)
     if args.no_dropout:
         gan.actor.dropout_rate = 0.0     # read when the rollout is first traced, below
@@ -435,7 +475,7 @@ def run_model(args, files, bases, tally):
             steps = gan.rollout(np.stack(low), is_train=False, seed=None if args.seed is None else seeds,
                                 critique=False)
             for k, (counter, photo, paths) in enumerate(photos):
-                edits = [(int(s['action'][k]), np.asarray(s['params'][int(s['action'][k])][k])) for s in steps]
+                edits = recipes.chosen_edits(steps, k)
                 low_res = [low[k]] + [s['output'][k] for s in steps]
                 recipe = recipes.make(photo.path, photo.encoding, f'{args.config}/{args.model}', args.seed,
                                       gan.filters, steps, k, low_res)
@@ -466,13 +506,13 @@ def run_recipe(args, recipe, files, bases, tally):
             if photo is None:
                 continue
             developer.warm_up(photo.dtype, len(edits))
+            recipe = recipes.applied(args.recipe, photo.path, photo.encoding, step_filters, edits)
             jobs.submit(photo.pixels, develop_and_write, developer, photo, edits, paths, args.format,
-                        f"{counter} {path} -> {paths['retouched']}", cube=cube)
+                        f"{counter} {path} -> {paths['retouched']}", recipe, cube=cube)
 
 
 def run(args, tally):
-    """Everything after parsing; raises Refused for problems found before any photo is processed."""
-    import util
+    """Everything after parsing; raises one of REFUSALS for problems found before any photo is processed."""
     # A bad recipe or model name is refused before anything is created.
     recipe = recipes.load(args.recipe) if args.recipe else None
     if not args.recipe:
@@ -503,14 +543,16 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     tally = Tally()
     try:
-        run(args, tally)
+        with cli.sigterm_as_ctrl_c():
+            run(args, tally)
     except REFUSALS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"interrupted after {tally.done} of {tally.total} photos; finished results are kept",
+    except KeyboardInterrupt as e:
+        what = 'terminated (SIGTERM)' if isinstance(e, cli.Terminated) else 'interrupted'
+        print(f"{what} after {tally.done} of {tally.total} photos; finished results are kept",
               file=sys.stderr)
-        return 130
+        return 143 if isinstance(e, cli.Terminated) else 130
     except PhotoError:                # the output disk is full (said above): every later photo would fail too
         print(f"stopped: no space left for the results; {tally.done} of {tally.total} photos were finished and "
               "are kept; free some space and run the same command with --skip-existing to do the rest",
@@ -524,4 +566,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
+    cli.safe_output()
     sys.exit(main())

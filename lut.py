@@ -26,12 +26,20 @@ def write_cube(path, table, title, comments=()):
     size = round(len(table) ** (1 / 3))
     if size ** 3 != len(table) or table.shape[1:] != (3,) or not (0 <= table.min() and table.max() <= 1):
         raise ValueError(f"a 3D LUT table has size^3 rows of 3 values in [0, 1], not shape {table.shape}")
-    header = [f'# {line}' for line in comments] + [
-        'TITLE "{}"'.format(title.replace('"', "'")), f'LUT_3D_SIZE {size}',
+    header = [f'# {one_line(line)}' for line in comments] + [
+        'TITLE "{}"'.format(one_line(title).replace('"', "'")), f'LUT_3D_SIZE {size}',
         'DOMAIN_MIN 0.0 0.0 0.0', 'DOMAIN_MAX 1.0 1.0 1.0']
     with open(path, 'wb') as f:
         f.write(('\n'.join(header) + '\n').encode())
         f.write(rows(table))
+
+
+def one_line(text):
+    """text as one printable line of UTF-8. A file name may hold a line break, which would end a
+    comment or the title early and leave a line no reader understands, or bytes that are not UTF-8
+    (which Python keeps as surrogates, which cannot be encoded): both are written as \\x escapes."""
+    text = text.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')
+    return ''.join(c if c.isprintable() else f'\\x{ord(c):02x}' for c in text)
 
 
 def rows(table):

@@ -4,7 +4,9 @@ the original's pickle, spec 8.3), and reading one back, every step checked, to r
 
 A recipe lists for each step the filter, its parameters in user units (EV, gamma, white-balance
 multipliers, strengths, curve slopes), the policy's probabilities and the image statistics of the
-agent's 64x64 view before and after; develop.Developer replays it on any image.
+agent's 64x64 view before and after; develop.Developer replays it on any image. It also records the
+photo it was made for (full path, size, modification time: --skip-existing trusts a result only for
+that photo) and the filter settings (ranges, curve steps) of the config that made it.
 """
 import functools
 import itertools
@@ -15,6 +17,12 @@ import numpy as np
 
 import configurator
 VERSION = 1
+MAX_BYTES = 1 << 20     # a 5-step recipe is about 4 KB: a wrong file (/dev/zero, a photo) is not read whole
+MAX_DEPTH = 8           # a recipe nests 3 levels (recipe > steps > step > parameters)
+MAX_STEPS = 64          # the agent makes 5 steps; a hand-made recipe may chain more, not thousands
+# The config values the filters read (filters.py): a recipe carries those of the config that made it
+# and is checked against them, so a model trained with other ranges replays its own edits.
+FILTER_SETTINGS = ('curve_steps', 'exposure_range', 'gamma_range', 'tone_curve_range', 'color_curve_range')
 
 
 class RecipeError(Exception):
@@ -28,10 +36,41 @@ def statistics(img):
                     (round(v, 4) for v in image_io.image_statistics(img))))
 
 
+def chosen_edits(steps, k):
+    """The edits chosen for image k of a rollout (steps, as net.GAN.rollout returns them): one
+    (filter index, its user-unit parameters) per step, as develop.Developer takes them."""
+    return [(int(s['action'][k]), np.asarray(s['params'][int(s['action'][k])][k])) for s in steps]
+
+
+def input_record(path):
+    """Which file a result was made from: its real full path, size and modification time (None if it
+    cannot be read), so that a rerun tells another input of the same name from this one."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return {'path': os.path.realpath(path), 'size': st.st_size, 'mtime_ns': st.st_mtime_ns}
+
+
+def step_entry(i, f, params):
+    """Step i (0-based) of a recipe: filter f with user-unit parameters params."""
+    params = np.asarray(params, np.float64)
+    return {'step': i + 1, 'filter': f.name, 'short_name': f.short_name, 'class': type(f).__name__,
+            'parameters': [round(float(v), 6) for v in params], 'label': f.label(params, short=False)}
+
+
+def header(path, encoding, filters):
+    """What every recipe starts with: its version, the photo it was made for and the filters' settings."""
+    cfg = filters[0].cfg
+    return {'version': VERSION, 'source': os.path.basename(path), 'input': input_record(path),
+            'input_encoding': encoding,
+            'filter_settings': {key: getattr(cfg, key) for key in FILTER_SETTINGS}}
+
+
 def make(path, encoding, model, seed, filters, steps, k, low_res):
     """The recipe of image k of a rollout (steps, as net.GAN.rollout returns them); low_res: its 64x64
     view before the first step and after each."""
-    edits = [(int(s['action'][k]), s['params'][int(s['action'][k])][k], s['pdf'][k]) for s in steps]
+    edits = [(a, params, s['pdf'][k]) for s, (a, params) in zip(steps, chosen_edits(steps, k))]
     return from_edits(path, encoding, model, seed, filters, edits, low_res)
 
 
@@ -40,43 +79,115 @@ def from_edits(path, encoding, model, seed, filters, edits, low_res, made_by='ag
     step a person chose)]; made_by says who chose the steps (editor.MADE_BY)."""
     entries = []
     for i, (a, params, pdf) in enumerate(edits):
-        f = filters[a]
-        params = np.asarray(params, np.float64)
         entries.append({
-            'step': i + 1, 'filter': f.name, 'short_name': f.short_name, 'class': type(f).__name__,
-            'parameters': [round(float(v), 6) for v in params], 'label': f.label(params, short=False),
+            **step_entry(i, filters[a], params),
             'policy': None if pdf is None else {g.short_name: round(float(p), 5) for g, p in zip(filters, pdf)},
             'statistics_before': statistics(low_res[i]),
             'statistics_after': statistics(low_res[i + 1])})
-    return {'version': VERSION, 'source': os.path.basename(path), 'model': model, 'seed': seed,
-            'made_by': made_by, 'input_encoding': encoding,
+    return {**header(path, encoding, filters), 'model': model, 'seed': seed, 'made_by': made_by,
             'note': 'parameters are in user units (EV, gamma, white-balance multipliers, strengths, '
                     'curve slopes); statistics are of the agent\'s 64x64 view',
             'steps': entries}
 
 
-def load(path):
-    """A saved <name>.steps.json, every step checked. -> (filters, edits, input encoding), one filter
-    object per step and edits [(step index, user-unit parameters)], as develop.Developer takes them."""
-    import filters
-    import image_io
+def applied(recipe_path, path, encoding, step_filters, edits):
+    """The recipe of a photo retouched with `evaluate.py --recipe recipe_path`: the same steps, and
+    which photo they were applied to."""
+    return {**header(path, encoding, step_filters), 'applied_recipe': os.path.abspath(recipe_path),
+            'steps': [step_entry(i, f, params) for i, (f, (_, params)) in enumerate(zip(step_filters, edits))]}
+
+
+def depth(obj):
+    """How deep lists and objects nest in a parsed JSON value (a number or string is 0)."""
+    deepest, level = 0, [(obj, 0)]
+    while level:
+        value, d = level.pop()
+        if isinstance(value, (list, dict)):
+            deepest = max(deepest, d + 1)
+            level += [(v, d + 1) for v in (value.values() if isinstance(value, dict) else value)]
+    return deepest
+
+
+def read(path):
+    """A recipe file's JSON object, read with a size cap; RecipeError naming the file otherwise."""
     try:
-        with open(path) as f:
-            recipe = json.load(f)
+        with open(path, 'rb') as f:
+            text = f.read(MAX_BYTES + 1)
     except OSError as e:
         raise RecipeError(f"cannot read recipe {path}: {e.strerror}")
-    except ValueError as e:
-        raise RecipeError(f"recipe {path} is not valid JSON ({e}); give a <name>.steps.json that evaluate.py wrote")
+    if len(text) > MAX_BYTES:
+        raise RecipeError(f"recipe {path} is larger than {MAX_BYTES // 1024} KB, far larger than any recipe; "
+                          "give a <name>.steps.json that evaluate.py wrote")
+    try:
+        recipe = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise RecipeError(f"recipe {path} is not valid JSON ({e}); give a <name>.steps.json that evaluate.py "
+                          "wrote")
+    if depth(recipe) > MAX_DEPTH:
+        raise RecipeError(f"recipe {path} nests {depth(recipe)} levels deep, a recipe {MAX_DEPTH} at most; give a "
+                          "<name>.steps.json that evaluate.py wrote")
+    return recipe
+
+
+def made_from(path):
+    """The input record (input_record) of the recipe at path; None if it has none or is unreadable."""
+    try:
+        recipe = read(path)
+    except RecipeError:
+        return None
+    record = recipe.get('input') if isinstance(recipe, dict) else None
+    return record if isinstance(record, dict) else None
+
+
+def settings_config(path, recipe):
+    """config_example with the recipe's filter_settings (the config that made it); recipes written
+    before they carried them were all made with config_example's."""
+    cfg = configurator.load_config('example')
+    settings = recipe.get('filter_settings', {})
+    if not isinstance(settings, dict):
+        raise RecipeError(f"recipe {path}: 'filter_settings' must be an object of {', '.join(FILTER_SETTINGS)}")
+    for key, value in settings.items():
+        if key not in FILTER_SETTINGS:
+            continue
+        if key == 'curve_steps':
+            good = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 64
+        elif key.endswith('curve_range'):
+            good = (isinstance(value, list) and len(value) == 2 and all(finite_number(v) for v in value)
+                    and 0 < value[0] < value[1])
+        else:
+            good = finite_number(value) and value > 0
+        if not good:
+            raise RecipeError(f"recipe {path}: filter_settings {key} is {value!r}, not a value a config can "
+                              f"have (config_example has {getattr(cfg, key)!r})")
+        setattr(cfg, key, tuple(value) if isinstance(value, list) else value)
+    return cfg
+
+
+def finite_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def load(path):
+    """A saved <name>.steps.json, every step checked against the filter settings of the config that
+    made it. -> (filters, edits, input encoding), one filter object per step and edits [(step index,
+    user-unit parameters)], as develop.Developer takes them."""
+    import filters
+    import image_io
+    recipe = read(path)
     steps = recipe.get('steps') if isinstance(recipe, dict) else None
     if not isinstance(steps, list) or not steps:
         raise RecipeError(f"recipe {path}: no steps; expected a JSON object with a list 'steps' of "
                           "{'class': ..., 'parameters': [...]}, as evaluate.py writes it")
-    cfg = configurator.load_config('example')            # the filters' ranges and curve sizes
+    if len(steps) > MAX_STEPS:
+        raise RecipeError(f"recipe {path}: {len(steps)} steps, more than the {MAX_STEPS} a recipe may have")
+    cfg = settings_config(path, recipe)
     step_filters, edits = [], []
     for i, step in enumerate(steps, 1):
         name = step.get('class') if isinstance(step, dict) else None
-        if name not in filters.FILTERS:
-            raise RecipeError(f"recipe {path}, step {i}: unknown filter {name!r}; give its 'class' as one of "
+        if not isinstance(name, str) or name not in filters.FILTERS:
+            what = f"unknown filter {name!r}" if isinstance(name, str) or name is None else \
+                f"'class' is a {type(name).__name__}, not a filter class name"
+            raise RecipeError(f"recipe {path}, step {i}: {what}; give its 'class' as one of "
                               f"{', '.join(filters.FILTERS)}")
         f = filters.FILTERS[name](cfg)
         problem = parameter_problem(f, step.get('parameters'))
@@ -85,8 +196,8 @@ def load(path):
         step_filters.append(f)
         edits.append((i - 1, np.asarray(step['parameters'], np.float32)))
     encoding = recipe.get('input_encoding', 'auto')
-    if encoding not in ('auto',) + image_io.ENCODINGS:
-        raise RecipeError(f"recipe {path}: unknown input_encoding {encoding!r}; use one of "
+    if not isinstance(encoding, str) or encoding not in ('auto',) + image_io.ENCODINGS:
+        raise RecipeError(f"recipe {path}: unknown input_encoding {encoding!r:.40}; use one of "
                           f"{', '.join(('auto',) + image_io.ENCODINGS)}")
     return step_filters, edits, encoding
 

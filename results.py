@@ -5,6 +5,7 @@ import os
 
 import atomic
 import image_io
+import recipes
 
 
 class FolderError(Exception):
@@ -35,7 +36,53 @@ def output_bases(files, out_dir):
     print(f"note: {sum(names[n] for n in shared)} inputs share a file name with another ({', '.join(shared[:3])}"
           f"{', ...' if len(shared) > 3 else ''}), so the outputs repeat the input folders below {common} "
           f"under {out_dir}: e.g. {example} -> {bases[example]}.retouched.*")
+    return apart_in_any_case(bases)
+
+
+def apart_in_any_case(bases):
+    """bases with those that differ only in case (A.jpg and a.jpg in one folder), which exFAT, SMB
+    and macOS disks take for one name, told apart: after the first in path order, each gets a number
+    before its extension (a~2.jpg)."""
+    taken = {base.lower() for base in bases.values()}
+    first = {}
+    for path in sorted(bases):
+        base = bases[path]
+        if first.setdefault(base.lower(), path) == path:
+            continue
+        stem, ext = os.path.splitext(base)
+        n = 2
+        while f'{stem}~{n}{ext}'.lower() in taken:
+            n += 1
+        bases[path] = f'{stem}~{n}{ext}'
+        taken.add(bases[path].lower())
+        print(f"note: {path} and {first[base.lower()]} differ only in case, which case-insensitive disks "
+              f"(exFAT, SMB, macOS) do not tell apart: its results are named {bases[path]}.*")
     return bases
+
+
+def overlong_name(paths, names, out_dir):
+    """The longest file name of the outputs `names` of paths if the output disk refuses it (a long
+    input name plus a suffix such as '.input_tone_mapped.png'), else None."""
+    try:
+        limit = os.pathconf(out_dir, 'PC_NAME_MAX')
+    except (OSError, ValueError):
+        limit = 255             # ext4, APFS, NTFS and exFAT
+    longest = max((os.path.basename(paths[n]) for n in names), key=lambda name: len(os.fsencode(name)))
+    return (longest, limit) if len(os.fsencode(longest)) > limit else None
+
+
+def made_from(paths, path):
+    """Whose result the files at paths hold, by their recipe's record of its input (recipes.input_record):
+    'none' (no result), 'this' (the photo at path, unchanged since), 'changed' (that photo, changed
+    since), 'unknown' (no record), or the full path of the other photo it was made from."""
+    if not os.path.exists(paths['retouched']):
+        return 'none'
+    record, now = recipes.made_from(paths['recipe']), recipes.input_record(path)
+    if not record or not isinstance(record.get('path'), str) or not now:
+        return 'unknown'
+    if record['path'] != now['path']:
+        return record['path']
+    return 'this' if record == now else 'changed'
 
 
 def prepare_output_dir(out_dir):

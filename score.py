@@ -14,7 +14,7 @@ Pairing: a file's name without its image extensions and evaluate.py's `.retouche
 output `0612.jpg.retouched.png` (or `0612.retouched.png`, `0612.png`) pairs with the target
 `0612.jpg`, and `frame.0001.jpg.retouched.png` with `frame.0001.jpg`. When the output folder holds
 evaluate.py's files (`X.retouched.png` or `.tif` beside intermediates, previews and step figures),
-only the retouched files are scored.
+only the retouched files are scored, whatever their format (PNG, TIFF or JPEG).
 
 Images are read as stored (image_io.read_image: no linearization; 8-bit is /255 as in the original).
 The final line printed is one JSON object. JSON has no infinity, so an infinite PSNR (every pair
@@ -31,6 +31,7 @@ import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+import cli
 import image_io
 
 # Spec 8.6: 4 square crops per image resized to 80x80, 4 random 64x64 patches from each.
@@ -40,7 +41,8 @@ PATCHES_PER_CROP = 4
 PATCH_SIZE = 64
 HIST_BINS = 32
 STATISTICS = ('luminance', 'contrast', 'saturation')
-RETOUCHED_SUFFIXES = ('.retouched.png', '.retouched.tif')   # evaluate.py's results (--format)
+# evaluate.py's results, one per input in each of its --format choices
+RETOUCHED_SUFFIXES = tuple(sorted({f'.retouched{ext}' for ext in image_io.OUTPUT_FORMATS.values()}))
 SSIM_WINDOW = 7      # scikit-image's SSIM window: images smaller than this on a side have no SSIM
 
 
@@ -165,7 +167,7 @@ def list_folder(folder, role, keys=None):
 
 
 def select_outputs(paths):
-    """evaluate.py writes several images per input; only its final `*.retouched.png/.tif` are results."""
+    """evaluate.py writes several images per input; only its final `*.retouched.<format>` are results."""
     retouched = [p for p in paths if p.endswith(RETOUCHED_SUFFIXES)]
     return retouched or paths
 
@@ -307,14 +309,20 @@ def main(argv=None):
     parser.add_argument('--json-only', action='store_true', help='print only the JSON line')
     args = parser.parse_args(argv)
     try:
-        keys = read_name_list(args.files_from) if args.files_from else None
-        result = score_folders(args.output_dir, args.target_dir, args.seed, keys)
+        with cli.sigterm_as_ctrl_c():
+            keys = read_name_list(args.files_from) if args.files_from else None
+            result = score_folders(args.output_dir, args.target_dir, args.seed, keys)
     except ValueError as e:
         raise SystemExit(f"error: {e}")
+    except KeyboardInterrupt as e:      # nothing is written before the end: nothing to keep or remove
+        what = 'terminated (SIGTERM)' if isinstance(e, cli.Terminated) else 'interrupted'
+        print(f"{what}: no scores (they are printed when every image has been read)", file=sys.stderr)
+        return 143 if isinstance(e, cli.Terminated) else 130
     if not args.json_only:
         print(format_table(result))
     print(to_json(result))
 
 
 if __name__ == '__main__':
-    main()
+    cli.safe_output()
+    sys.exit(main())

@@ -341,7 +341,7 @@ def test_the_same_file_given_twice_is_processed_once(tmp_path, capsys):
                       tmp_path / 'in', '--output-dir', out, '--no-intermediates') == 0
     stdout = capsys.readouterr().out
     assert '1 of 1 images retouched' in stdout and stdout.count('same file as') == 3
-    assert [p.name for p in out.iterdir()] == ['a.png.retouched.png']
+    assert sorted(p.name for p in out.iterdir()) == ['a.png.retouched.png', 'a.png.steps.json']
 
 
 BAD_RECIPES = {   # steps or a whole file -> what the one-line error must say
@@ -442,11 +442,11 @@ def test_full_disk_names_the_photo_and_leaves_no_partial_set(tmp_path, capsys, m
     assert finished in (['a'], ['a', 'c'])
     assert f'stopped: no space left for the results; {len(finished)} of 3 photos were finished' in err
     assert '--skip-existing' in err and 'Traceback' not in err
-    assert len(list(out.iterdir())) == 8 * len(finished) and not leftovers(out)    # 8 files a photo
+    assert len(list(out.iterdir())) == 9 * len(finished) and not leftovers(out)    # 9 files a photo
     monkeypatch.undo()
     assert recipe_run(tmp_path, *argv, '--skip-existing') == 0
     assert 'already done' in capsys.readouterr().out
-    assert len(list(out.iterdir())) == 24
+    assert len(list(out.iterdir())) == 27
 
 
 def test_a_photo_gets_the_same_edit_alone_in_any_batch_and_shard(workspace, monkeypatch):
@@ -553,7 +553,7 @@ def test_ctrl_c_keeps_finished_results_and_no_temporary_files(tmp_path, capsys, 
     assert 'interrupted after 2 of 3 photos; finished results are kept' in captured.err
     assert 'Traceback' not in captured.err
     assert sorted(p.name for p in out.glob('*.retouched.png')) == ['a.png.retouched.png', 'b.png.retouched.png']
-    assert len(list(out.iterdir())) == 16 and not leftovers(out)        # 8 files a photo
+    assert len(list(out.iterdir())) == 18 and not leftovers(out)        # 9 files a photo
 
 
 # ----------------------------------------------------------------------------------------------
@@ -643,7 +643,8 @@ def test_shards_cover_the_inputs_once_in_balanced_parts(tmp_path, capsys):
                           '--no-intermediates') == 0
     stdout = capsys.readouterr().out
     assert 'shard 1/3: 1 of the 5 inputs' in stdout and 'shard 3/3: 2 of the 5 inputs' in stdout
-    assert sorted(p.name for p in out.iterdir()) == [f'{n}.png.retouched.png' for n in 'abcde']
+    assert sorted(p.name for p in out.glob('*.retouched.*')) == [f'{n}.png.retouched.png' for n in 'abcde']
+    assert len(list(out.iterdir())) == 10                   # and each photo's recipe
 
 
 def test_skip_existing_redoes_only_missing_results(tmp_path, capsys):
