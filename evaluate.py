@@ -527,6 +527,7 @@ def run(args, tally):
         raise Refused('no images given')
     bases = results.output_bases(files, args.output_dir)
     results.check_outputs_spare_inputs(bases, args.format)
+    results.remove_leftovers(bases)
     if args.shard:
         part = shard(files, *args.shard)
         print(f"shard {args.shard[0]}/{args.shard[1]}: {len(part)} of the {len(files)} inputs (sorted by path)"

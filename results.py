@@ -105,6 +105,17 @@ def prepare_output_dir(out_dir):
             os.remove(probe)
 
 
+def remove_leftovers(bases):
+    """Deletes the temporary files (.tmp-*) that a run killed outright (kill -9, a power cut) left in
+    the output folders, and says how many; a concurrent run's live ones are younger and stay."""
+    removed = []
+    for folder in sorted({os.path.dirname(base) or '.' for base in bases.values()}):
+        removed += atomic.remove_stale_temporaries(folder)
+    if removed:
+        print(f"note: removed {len(removed)} temporary file{'s' if len(removed) > 1 else ''} left by an "
+              f"interrupted run ({removed[0]}{', ...' if len(removed) > 1 else ''})")
+
+
 def check_outputs_spare_inputs(bases, fmt):
     real_inputs = {os.path.realpath(p) for p in bases}
     for base in bases.values():

@@ -229,3 +229,16 @@ def test_score_with_a_closed_stdout_says_nothing_and_stops_cleanly(tmp_path):
     process.stdout.close()
     err = process.stderr.read()
     assert process.wait() == 0 and b'Traceback' not in err and b'Exception ignored' not in err, err
+
+
+def test_temporary_files_of_a_killed_run_are_removed_by_the_next(tmp_path, capsys):
+    photo = write_photo(tmp_path / 'in' / 'a.png', 1)
+    out = tmp_path / 'out'
+    out.mkdir()
+    stale, live = out / '.tmp-0123456789abcdef.png', out / '.tmp-fedcba9876543210.png'
+    stale.write_bytes(b'half a PNG')
+    live.write_bytes(b'another run writing now')
+    os.utime(stale, (0, 0))                                          # untouched since long ago
+    assert recipe_run(tmp_path, photo, '--output-dir', out, '--no-intermediates') == 0
+    assert 'removed 1 temporary file left by an interrupted run' in capsys.readouterr().out
+    assert not stale.exists() and live.exists()
