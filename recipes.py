@@ -120,7 +120,10 @@ def read(path):
                           "give a <name>.steps.json that evaluate.py wrote")
     try:
         recipe = json.loads(text)
-    except (ValueError, RecursionError) as e:
+    except RecursionError:      # the parser gives up on deep nesting before MAX_DEPTH can be checked
+        raise RecipeError(f"recipe {path} nests too deeply to be a recipe ({MAX_DEPTH} levels at most); give a "
+                          "<name>.steps.json that evaluate.py wrote") from None
+    except ValueError as e:
         raise RecipeError(f"recipe {path} is not valid JSON ({e}); give a <name>.steps.json that evaluate.py "
                           "wrote")
     if depth(recipe) > MAX_DEPTH:

@@ -8,7 +8,7 @@ import pytest
 import evaluate
 import filters
 import recipes
-import util
+import configurator
 from test_evaluate import refused, write_photo
 
 
@@ -27,7 +27,7 @@ def rollout(filter_list, chosen, batch=2, k=1):
 
 
 def test_chosen_edits_are_image_ks_filter_and_parameters():
-    cfg = util.load_config('example')
+    cfg = configurator.load_config('example')
     filter_list = filters.build_filters(cfg)
     chosen = [(0, [0.5]), (3, [0.2])]
     steps = rollout(filter_list, [(a, np.float32(p)) for a, p in chosen])
@@ -40,7 +40,7 @@ def test_chosen_edits_are_image_ks_filter_and_parameters():
 def test_a_recipe_is_checked_against_the_ranges_of_the_config_that_made_it(tmp_path):
     """A model trained with --exposure_range=5 and --curve_steps=4 writes edits that config_example's
     ranges refuse (+4.5 EV, tone curves of 4 pieces); its recipes replay."""
-    cfg = util.load_config('example', ['--exposure_range=5', '--curve_steps=4'])
+    cfg = configurator.load_config('example', ['--exposure_range=5', '--curve_steps=4'])
     filter_list = filters.build_filters(cfg)
     names = [type(f).__name__ for f in filter_list]
     exposure, tone = names.index('ExposureFilter'), names.index('ToneFilter')
@@ -61,7 +61,7 @@ def test_a_recipe_is_checked_against_the_ranges_of_the_config_that_made_it(tmp_p
 
 
 NESTED = '{"steps": ' + '[' * 100 + ']' * 100 + '}'
-TOO_DEEP = '{"steps": ' + '[' * 200_000 + ']' * 200_000 + '}'
+TOO_DEEP = '{"steps": ' + '[' * 600_000 + ']' * 600_000 + '}'      # 1.2 MB
 MANY = json.dumps({'steps': [{'class': 'ExposureFilter', 'parameters': [0.1]}] * (recipes.MAX_STEPS + 1)})
 LIST_CLASS = json.dumps({'steps': [{'class': ['ExposureFilter'], 'parameters': [0.5]}]})
 BAD_SETTINGS = json.dumps({'filter_settings': {'curve_steps': 1e9},
