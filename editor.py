@@ -231,9 +231,8 @@ class Editor:
         with self.lock:
             steps = self.gan.rollout(low, is_train=False, seed=seeds, critique=False)
         out = []
-        for s in steps:
-            a = int(s['action'][0])
-            f, params = self.filters[a], np.asarray(s['params'][a][0], np.float32)
+        for s, (a, params) in zip(steps, recipes.chosen_edits(steps, 0)):
+            f, params = self.filters[a], params.astype(np.float32)
             out.append({'class': type(f).__name__, 'parameters': params.tolist(),
                         'label': f.label(params, short=False), 'policy': s['pdf'][0].tolist(),
                         'image': png_url(image_io.quantize(s['output'][0], 8))})

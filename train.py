@@ -16,6 +16,7 @@ import numpy as np
 
 import atomic
 import configurator
+import recipes
 
 class Tee:
     """Copies a stream to log.txt (append), as the original's log did."""
@@ -453,13 +454,13 @@ def training_figure(gan, memory, vis_inputs, vis_targets, inputs, cfg, vis):
     grads = [gan.image_gradient(x) for x in images]
     for k in range(len(fresh)):
         seq = []
+        edits = recipes.chosen_edits(steps, k)
         for c in range(len(images)):
             panel = np.full((64, 64, 3), 0.5, np.float32)
             text = None
             if c > 0:
-                s = steps[c - 1]
-                a = int(s['action'][k])
-                op = gan.filters[a].visualize(np.asarray(s['params'][a][k]), 64)
+                s, (a, params) = steps[c - 1], edits[c - 1]
+                op = gan.filters[a].visualize(params, 64)
                 bars = vis.decision_panel(s['pdf'][k], a, names)
                 panel = np.where(np.abs(bars - 0.5) > 0.01, bars, op)   # bars drawn over the filter view
                 text = f"{float(s['value'][k]):+.2f} {float(s['reward'][k]):+.2f}"
