@@ -152,7 +152,10 @@ def parse_args(argv):
                              'is written last, so its set is complete; with --lut, also its .cube), e.g. to '
                              'rerun a failed shard')
     # train.py's config overrides are spelled --key_value: take --output_dir as --output-dir too.
-    args = parser.parse_args([dashed(a) for a in argv])
+    # Options may come after the images, and `--` ends the options (for a file named like one).
+    argv = list(argv)
+    end = argv.index('--') if '--' in argv else len(argv)
+    args = parser.parse_intermixed_args([dashed(a) for a in argv[:end]] + argv[end:])
     if args.demo:
         args.config, args.model, args.images = *DEMO_MODEL, args.args
     elif args.recipe:

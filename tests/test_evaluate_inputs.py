@@ -171,3 +171,11 @@ def test_runs_that_cannot_start_say_why_and_touch_nothing(shoot, tmp_path, capsy
     assert err.startswith('error: ') and err.count('\n') == 1 and expected in err, err
     assert not os.path.exists(tmp_path / 'out')
     assert fingerprint(shoot) == before
+
+
+def test_options_after_the_images_and_double_dash():
+    """Options may follow the images, and `--` ends the options so a file may be named like one (both were
+    'unrecognized arguments')."""
+    import evaluate
+    args = evaluate.parse_args(['photos', 'pretrained', 'a.png', '--seed', '0', 'b.png', '--', '-c.png', '--seed'])
+    assert (args.config, args.model, args.images, args.seed) == ('photos', 'pretrained', ['a.png', 'b.png', '-c.png', '--seed'], 0)
