@@ -28,16 +28,13 @@ import numpy as np  # noqa: E402
 import camera_renders  # noqa: E402
 import data  # noqa: E402
 from camera_renders import PROJECT_DIR  # noqa: E402
+from exposure_errors import psnr  # noqa: E402
 
 EVS = (-1.5, -1.0, 1.0, 1.5)
 SHARED = os.path.join(PROJECT_DIR, '..', 'shared', 'data')
 TRUTH_CURVES = {'hard clip': {'knee': 0.85, 'white': 1.0, 'toe': 0.0},
                 'validation curve': data.VALIDATION_CURVE,
                 'strong shoulder': {'knee': 0.4, 'white': 8.0, 'toe': 0.5}}
-
-
-def psnr(a, b):
-    return 10.0 * np.log10(1.0 / max(float(np.mean(np.square(a - b))), 1e-10))
 
 
 def clipped(img):
