@@ -22,6 +22,7 @@ import argparse
 import math
 import os
 import queue
+import stat
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -501,7 +502,13 @@ def _no_data(folder, role, kind, what):
 
 def _list_folder(folder, role, kind):
     """Supported images in the folder, sorted; hidden files (e.g. macOS '._x.jpg') are ignored."""
-    if not os.path.isdir(folder):
+    try:
+        found = stat.S_ISDIR(os.stat(folder).st_mode)
+    except PermissionError as e:        # (os.path.isdir says False: not missing, a folder above is not searchable)
+        raise DataError(f"{folder}: {image_io.reading_problem(folder, e)}") from None
+    except OSError:
+        found = False
+    if not found:
         raise DataError(_no_data(folder, role, kind, 'folder not found'))
     names = sorted(n for n in os.listdir(folder)
                    if n.lower().endswith(image_io.IMAGE_EXTENSIONS) and not n.startswith('.'))

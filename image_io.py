@@ -159,12 +159,37 @@ ORIENTATION_TAG = 0x0112           # EXIF/TIFF Orientation
 MAX_NAME_BYTES = 255      # one name in a path, on every common file system
 
 
-def _reading_problem(path, e):
+def unsearchable_folder(path):
+    """The folder on path's way that this user may not search (no x permission), or None. Such a
+    folder's names can still be listed, but nothing in it can be stat'ed or opened (os.stat says
+    EACCES, which os.path.exists and isdir take for 'missing'): it is the deepest part of the path
+    that can be stat'ed below which nothing can. (os.access would ask for the real user, not the
+    effective one.)"""
+    part = path
+    while True:
+        try:
+            os.stat(part)
+            return None if part == path else part
+        except PermissionError:
+            pass
+        except OSError:
+            return None
+        parent = os.path.dirname(part.rstrip(os.sep)) or ('.' if not os.path.isabs(part) else os.sep)
+        if parent == part:
+            return None
+        part = parent
+
+
+def reading_problem(path, e):
     """What an OSError met reading `path` means for the user, and the fix."""
     if e.errno == errno.ENOENT:
         return 'no such file'
     if e.errno == errno.EACCES:
-        return 'permission denied: make the file readable (and its folders searchable), or copy it'
+        folder = unsearchable_folder(path)
+        if folder is not None:
+            return (f'permission denied: the folder {folder} is not searchable (no x permission), so nothing '
+                    f'in it can be opened: make it searchable (chmod +x {folder}), or move the photos out of it')
+        return 'permission denied: make the file readable (chmod +r), or copy it'
     if e.errno == errno.ENAMETOOLONG:
         longest = max(len(os.fsencode(part)) for part in path.split(os.sep))
         if longest > MAX_NAME_BYTES:
@@ -181,7 +206,7 @@ def _read_bytes(path, count=-1):
         with open(path, 'rb') as f:
             return f.read(count)
     except OSError as e:
-        raise ImageError(f"{path}: {_reading_problem(path, e)}") from None
+        raise ImageError(f"{path}: {reading_problem(path, e)}") from None
 
 
 _WARNINGS_LOCK = threading.Lock()    # catch_warnings swaps process-wide state: one block at a time
@@ -546,7 +571,7 @@ def _check_file(path):
     try:
         info = os.stat(path)
     except OSError as e:   # not only a missing file: a folder without permission, a name too long
-        raise ImageError(f"{path}: {_reading_problem(path, e)}") from None
+        raise ImageError(f"{path}: {reading_problem(path, e)}") from None
     if stat.S_ISDIR(info.st_mode):
         raise ImageError(f"{path}: is a folder, not an image")
     if info.st_size == 0:

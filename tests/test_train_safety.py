@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import cv2
@@ -278,6 +279,25 @@ def test_photo_config_data_errors_suggest_fixes_that_fit_it(tmp_path):
         assert 'folder not found' in str(e.value) and f'--{role}_dir=PATH' in str(e.value)
         assert 'fetch_fivek' not in str(e.value)
     assert 'well-exposed photos' in str(data._no_data('x', 'input', 'synthetic', 'folder not found'))
+
+
+def test_a_training_folder_behind_a_folder_without_search_permission_is_said_to_be_so(monkeypatch):
+    """os.path.isdir says False for it, as for a missing folder: the cause is named instead. Run as
+    user nobody in a folder of /tmp that nobody may use (pytest's folders are root's alone)."""
+    with tempfile.TemporaryDirectory() as top:
+        os.chmod(top, 0o777)
+        monkeypatch.chdir(top)
+        os.makedirs('locked/good')
+        os.chmod('locked', 0o644)           # listable, not searchable
+        cfg = configurator.load_config('photos', ['--input_dir=locked/good'])
+        try:
+            with without_root(), pytest.raises(data.DataError) as e:
+                data.make_provider(cfg, 'input', 'train')
+        finally:
+            os.chmod('locked', 0o755)
+    assert str(e.value) == ('locked/good: permission denied: the folder locked is not searchable (no x permission), '
+                            'so nothing in it can be opened: make it searchable (chmod +x locked), or move the '
+                            'photos out of it')
 
 
 # ----------------------------------------------------------------------------------------------
