@@ -518,7 +518,8 @@ def _hdr_colour(properties):
 
 def _hdr_as_sdr(path, arr, properties, kind):
     """A decoded HEIC/AVIF: an HDR one tone mapped to 16-bit SDR sRGB (hdr_to_sdr), saying so, as the
-    models learned from SDR photos; an SDR one as it is."""
+    models learned from SDR photos, its alpha channel (if any) kept at 16 bits (it is no light: not
+    tone mapped); an SDR one as it is."""
     colour = _hdr_colour(properties)
     if colour is None:
         return arr
@@ -526,7 +527,11 @@ def _hdr_as_sdr(path, arr, properties, kind):
     name = PRIMARIES[primaries][0] if primaries in PRIMARIES else 'primaries not given: BT.2020 assumed'
     _note_once(path, f"an HDR {kind} image ({transfer}, {name}), tone mapped to SDR as it is read "
                      f"({REFERENCE_WHITE:.0f}-nit white shown as white, brighter highlights compressed)")
-    return np.round(hdr_to_sdr(to_float(_to_rgb(arr, path)), transfer, primaries) * 65535).astype(np.uint16)
+    sdr = np.round(hdr_to_sdr(to_float(_to_rgb(arr, path)), transfer, primaries) * 65535).astype(np.uint16)
+    if arr.ndim == 3 and arr.shape[2] in (2, 4):            # grey or RGB + alpha, as _to_rgb_alpha takes them
+        alpha = arr[..., -1:].astype(np.uint16) * np.uint16(65535 // FULL_SCALE[arr.dtype])
+        return np.concatenate([sdr, alpha], axis=2)
+    return sdr
 
 
 def _rgb_to_xyz(xy):

@@ -83,6 +83,41 @@ def test_a_fully_transparent_photo_is_refused(tmp_path):
         develop.read_input(str(path), 'auto')
 
 
+def hdr_with_alpha(path, rgb, alpha):
+    """An HDR (PQ) 10-bit AVIF or HEIC (by path's extension) of 10-bit RGB and alpha samples: AVIF
+    through imagecodecs; HEIC through pillow-heif (which writes sRGB's transfer: its nclx box is made
+    PQ's), or None when that encoder is missing."""
+    samples = np.dstack([rgb, alpha])
+    if path.suffix == '.avif':
+        imagecodecs = pytest.importorskip('imagecodecs')
+        if not imagecodecs.AVIF.available:
+            return None
+        path.write_bytes(imagecodecs.avif_encode(samples, level=100, bitspersample=10, transfer=16))
+        return str(path)
+    pillow_heif = pytest.importorskip('pillow_heif')
+    heif = pillow_heif.from_bytes('RGBA;16', samples.shape[1::-1], (samples << 6).tobytes())
+    heif.save(str(path), quality=-1, chroma=444, matrix_coefficients=0)
+    data = path.read_bytes()
+    at = data.index(b'nclx') + 6            # colour primaries, then the transfer characteristics
+    path.write_bytes(data[:at] + (16).to_bytes(2, 'big') + data[at + 2:])
+    return str(path)
+
+
+@pytest.mark.parametrize('ext', ['.avif', '.heic'])
+def test_hdr_heic_and_avif_keep_their_alpha_channel(tmp_path, ext, capsys):
+    """Tone mapped to SDR as they are read (image_io.hdr_to_sdr), their alpha kept at 16 bits, as is."""
+    rgb, alpha = (x >> 6 for x in rgba(np.uint16, 'white'))        # 10-bit samples
+    path = hdr_with_alpha(tmp_path / f'hdr{ext}', rgb, alpha)
+    if path is None:
+        pytest.skip(f'no {ext} encoder here')
+    colour, read_alpha = image_io.read_photo(path)
+    assert f'{path}: an HDR ' in capsys.readouterr().out
+    np.testing.assert_array_equal(read_alpha, alpha << 6 | alpha >> 4)          # 1023 -> 65535
+    opaque = image_io.read_photo(hdr_with_alpha(tmp_path / f'opaque{ext}', rgb, np.full_like(alpha, 1023)))
+    assert opaque[1] is None and colour.dtype == np.uint16
+    np.testing.assert_array_equal(colour, opaque[0])                # the colours as without the alpha
+
+
 @pytest.fixture
 def recipe(tmp_path):
     path = tmp_path / 'edit.steps.json'
