@@ -32,6 +32,7 @@ import numpy as np
 
 import atomic
 import configurator
+import develop
 import image_io
 import util
 
@@ -598,18 +599,33 @@ def _read_squares(paths, encodings, role, kind):
 
 def _read_square(path, encoding):
     """80x80 INTER_AREA reduction of the linearized image's centre square; an ImageError when
-    unreadable; (width, height) when too small."""
+    unreadable; (width, height) when too small.
+
+    A transparent photo is seen as retouching shows it to the agent (develop.low_res_view): the
+    colours stored under fully transparent pixels (black, white, an editor's left-overs) never count,
+    neither in the 'srgb' scaling nor in the patches, each pixel weighed by its alpha; where none is
+    visible, a neutral grey at the visible part's mean luminance."""
     try:
-        img = image_io.read_image(path, image_io.raw_curve(encoding))
+        samples, alpha = image_io.read_photo(path, image_io.raw_curve(encoding))
+        if alpha is not None and not alpha.any():
+            raise image_io.ImageError(f"{path}: every pixel is fully transparent: nothing to learn from")
     except image_io.ImageError as e:
         return e
-    h, w = img.shape[:2]
+    h, w = samples.shape[:2]
     if min(h, w) < SOURCE_SIZE:
         return (w, h)
-    # Linearize the whole image, as evaluation does, so 'srgb' normalizes by the image's maximum.
-    img = image_io.linearize(img, encoding)
-    return cv2.resize(image_io.center_square(img), (SOURCE_SIZE, SOURCE_SIZE),
-                      interpolation=cv2.INTER_AREA)
+    img = image_io.to_float(samples)
+    del samples
+
+    def reduce(square):
+        return cv2.resize(image_io.center_square(square), (SOURCE_SIZE, SOURCE_SIZE),
+                          interpolation=cv2.INTER_AREA).reshape(SOURCE_SIZE, SOURCE_SIZE, -1)
+    # Linearize the whole image, as evaluation does, so 'srgb' normalizes by the image's (visible) maximum.
+    if alpha is None:
+        return reduce(image_io.linearize(img, encoding))
+    opacity = image_io.to_float(alpha)[..., None]
+    img = image_io.linearize(np.where(opacity > 0, img, np.float32(0)), encoding)
+    return develop.visible_colours(reduce(img * opacity), reduce(opacity))
 
 
 # ----------------------------------------------------------------------------------------------

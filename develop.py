@@ -137,7 +137,14 @@ def low_res_view(photo, size=64):
 
     weighted = _shrink(side, 3, lambda rows, columns: photo.linear(square[np.ix_(rows, columns)])
                        * opacity(rows, columns), size)
-    weight = _shrink(side, 1, opacity, size)
+    return visible_colours(weighted, _shrink(side, 1, opacity, size))
+
+
+def visible_colours(weighted, weight):
+    """A reduction of colour x alpha (h, w, 3) and of alpha (h, w, 1) -> each pixel the mean colour of
+    the visible pixels it is made of; where none is, a neutral grey at the visible pixels' mean
+    luminance. (Training reduces transparent photos by it too: data._read_square.)"""
+    import image_io
     covered = weight > 1e-6
     view = np.where(covered, weighted / np.where(covered, weight, 1), 0).astype(np.float32)
     if not covered.all():

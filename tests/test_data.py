@@ -136,6 +136,29 @@ def test_folder_srgb_gamma(tmp_path):
     assert values.min() == pytest.approx((32768 / 65535) ** 2.2 * 0.5, abs=1e-4)
 
 
+@pytest.mark.parametrize('encoding', ['display', 'srgb'])
+def test_folder_photos_are_trained_on_for_what_shows(tmp_path, encoding):
+    """A cut-out whose transparent right part stores pure red (or black, or white): the patches are the
+    same whatever it stores, and never red (the visible part is green; where nothing is visible, grey),
+    nor is the 'srgb' scaling set by the hidden colours."""
+    patches = []
+    for name, hidden in (('red', (0, 0, 255)), ('black', (0, 0, 0)), ('white', (255, 255, 255))):   # BGR
+        bgra = np.zeros((120, 160, 4), np.uint8)
+        bgra[:, :, :3] = (60, 120, 60)
+        bgra[:, :, 3] = 255
+        bgra[:, 70:90, 3] = np.linspace(255, 0, 20).astype(np.uint8)      # a soft edge, then nothing
+        bgra[:, 90:, 3] = 0
+        bgra[:, 90:, :3] = hidden
+        folder = tmp_path / name
+        folder.mkdir()
+        cv2.imwrite(str(folder / 'cutout.png'), bgra)
+        patches.append(data.make_provider(make_cfg(input_dir=str(folder), input_encoding=encoding), 'input').patches)
+    for other in patches[1:]:
+        np.testing.assert_array_equal(other, patches[0])
+    red, green = patches[0][..., 0], patches[0][..., 1]
+    assert (red <= green + 1e-6).all() and green.max() == pytest.approx(0.5 if encoding == 'srgb' else 120 / 255)
+
+
 def test_folder_unreadable_skipped_and_counted(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / 'good.jpg'), np.full((96, 96, 3), 99, np.uint8))
     (tmp_path / 'broken.jpg').write_bytes(b'\xff\xd8 not really a jpeg')
