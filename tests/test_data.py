@@ -163,11 +163,13 @@ def test_folder_unreadable_skipped_and_counted(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / 'good.jpg'), np.full((96, 96, 3), 99, np.uint8))
     (tmp_path / 'broken.jpg').write_bytes(b'\xff\xd8 not really a jpeg')
     (tmp_path / 'empty.png').write_bytes(b'')
+    cv2.imwrite(str(tmp_path / 'invisible.png'), np.zeros((96, 96, 4), np.uint8))    # fully transparent
     p = data.make_provider(make_cfg(input_dir=str(tmp_path)), 'input')
     assert len(p) == 4
-    assert '2 unreadable skipped' in p.description
+    assert '3 unreadable skipped' in p.description
     err = capsys.readouterr().err
-    assert 'broken.jpg' in err and 'empty.png' in err and err.count('warning') == 2
+    assert 'broken.jpg' in err and 'empty.png' in err and err.count('warning') == 3
+    assert 'invisible.png: every pixel is fully transparent' in err
 
 
 def test_folder_all_unreadable(tmp_path):
