@@ -16,6 +16,7 @@ import numpy as np
 MIN_SIDE = 16          # smaller images give the agent no usable 64x64 view
 CHUNK = 1 << 16        # pixels per call of the compiled development
 INTERMEDIATES = 4      # images after a step written besides the result, as the original did (spec 8.2)
+STEP_SLOTS = 8         # the preview's functions take edits padded to a multiple of this many steps
 
 
 class Photo:
@@ -183,41 +184,74 @@ class Developer:
         import tensorflow as tf
         self.filters, self.bits, self.intermediates, self.chunk = filters, bits, intermediates, chunk
         width = max(f.num_params for f in filters)
-        self.functions = {np.dtype(dtype): tf.function(
-            functools.partial(self._develop, scale=scale), jit_compile=True, autograph=False, input_signature=[
-                tf.TensorSpec([None, 3], dtype), tf.TensorSpec([3], tf.float32),
-                tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, width], tf.float32)])
-            for dtype, scale in ((np.uint8, 255.0), (np.uint16, 65535.0), (np.float32, None))}
+        steps = [tf.TensorSpec([None], tf.int32), tf.TensorSpec([None, width], tf.float32)]
+
+        def compiled(fn, *signature):
+            return tf.function(fn, jit_compile=True, autograph=False, input_signature=list(signature))
+        scales = ((np.uint8, 255.0), (np.uint16, 65535.0), (np.float32, None))
+        self.functions = {np.dtype(dtype): compiled(functools.partial(self._develop, scale=scale), tf.TensorSpec(
+            [None, 3], dtype), tf.TensorSpec([3], tf.float32), *steps) for dtype, scale in scales}
+        # The editor's preview (editor.Preview) starts from float images it keeps: the linear image,
+        # and the image before a step; each goes on with the same steps as the whole development.
+        self.linearizers = {np.dtype(dtype): compiled(functools.partial(self._linearize, scale=scale), tf.TensorSpec(
+            [None, 3], dtype), tf.TensorSpec([3], tf.float32)) for dtype, scale in scales}
+        count = tf.TensorSpec([], tf.int32)
+        self.advance = compiled(self._advance, tf.TensorSpec([None, 3], tf.float32), *steps, count)
+        self.finish = compiled(self._finish, tf.TensorSpec([None, 3], tf.float32), tf.TensorSpec([None], tf.uint8),
+                               *steps, count)
         self.workers = os.cpu_count()
         self.pool = ThreadPoolExecutor(self.workers)
         self.warm = set()
+        self.concrete = {}
+
+    def _linearize(self, samples, curve, scale):
+        """samples (N, 3) as stored, scale their full scale (None: float) -> the linear image: {'linear'}."""
+        import tensorflow as tf
+        x = tf.cast(samples, tf.float32)
+        if scale is not None:
+            x = x / scale
+        exponent, gain = curve[0], curve[1]
+        return {'linear': tf.cond(exponent == 1.0, lambda: x, lambda: power(x, exponent) * gain)}
+
+    def _replay(self, x, actions, params, stages=False, count=None):
+        """x (N, 3) float through the steps (the first `count` of them: all if None) -> the image (N, 3)
+        and, with stages, the 8-bit image after each step (a TensorArray)."""
+        import tensorflow as tf
+        import filters
+
+        def step(i, img, kept):
+            img = filters.replay_step(self.filters, img, actions[i], params[i])
+            if stages:
+                kept = kept.write(i, quantize(img[0, 0], 8))
+            return i + 1, img, kept
+
+        # img (1, 1, N, 3) is the filters' (B, H, W, 3).
+        _, img, kept = tf.while_loop(lambda i, img, kept: i < (tf.size(actions) if count is None else count), step,
+                                     (0, x[None, None], tf.TensorArray(tf.uint8, size=tf.size(actions))))
+        return img[0, 0], kept
 
     def _develop(self, samples, curve, actions, params, scale):
         """samples (N, 3) as stored, scale their full scale (None: float); curve: exponent, gain and
         linear maximum (Photo); actions, params: pack_steps of the edits."""
         import tensorflow as tf
-        import filters
-        x = tf.cast(samples, tf.float32)
-        if scale is not None:
-            x = x / scale
-        exponent, gain, peak = curve[0], curve[1], curve[2]
-        x = tf.cond(exponent == 1.0, lambda: x, lambda: power(x, exponent) * gain)
-
-        def step(i, img, stages):
-            img = filters.replay_step(self.filters, img, actions[i], params[i])
-            if self.intermediates:
-                stages = stages.write(i, quantize(img[0, 0], 8))
-            return i + 1, img, stages
-
-        # img (1, 1, N, 3) is the filters' (B, H, W, 3); stages: the 8-bit image after each step.
-        _, img, stages = tf.while_loop(lambda i, img, stages: i < tf.size(actions), step,
-                                       (0, x[None, None], tf.TensorArray(tf.uint8, size=tf.size(actions))))
-        retouched = quantize(img[0, 0], self.bits)
+        x = self._linearize(samples, curve, scale)['linear']
+        img, stages = self._replay(x, actions, params, self.intermediates)
+        retouched = quantize(img, self.bits)
         if not self.intermediates:
             return {'retouched': retouched}
+        peak = curve[2]
         return {'retouched': retouched, 'linear': quantize(x, 8),
                 'input_tone_mapped': quantize(power(x / tf.maximum(peak, 1e-6), 1 / 2.4), 8),
                 'stages': stages.stack()[:-1][:INTERMEDIATES]}    # the last is the retouched image
+
+    def _advance(self, img, actions, params, count):
+        return {'image': self._replay(img, actions, params, count=count)[0]}
+
+    def _finish(self, img, alpha, actions, params, count):
+        """-> the 8-bit RGBA the page draws, made here rather than by NumPy joining the alpha after."""
+        import tensorflow as tf
+        img = self._replay(img, actions, params, count=count)[0]
+        return {'rgba': tf.concat([quantize(img, 8), alpha[:, None]], -1)}
 
     def warm_up(self, dtype, steps):
         """Compiles for this sample type and number of steps in the background (e.g. while the agent
@@ -225,19 +259,62 @@ class Developer:
         if (dtype, steps) in self.warm:
             return
         self.warm.add((dtype, steps))
-        self.pool.submit(self._run, np.zeros((self.chunk, 3), dtype), np.float32([1, 1, 1]),
-                         *self._pack([(0, np.zeros(self.filters[0].num_params))] * steps))
+        self.pool.submit(self._run, self.functions[np.dtype(dtype)], [np.zeros((self.chunk, 3), dtype)],
+                         (np.float32([1, 1, 1]), *self._pack([(0, np.zeros(self.filters[0].num_params))] * steps)))
 
-    def _pack(self, steps):
+    def warm_up_preview(self, dtype):
+        """warm_up for the preview's functions (linearize, replay, replay_rgba: any number of steps)."""
+        if (dtype, 'preview') in self.warm:
+            return
+        self.warm.add((dtype, 'preview'))
+        pixels, steps = np.zeros((self.chunk, 3), dtype), self._pack([], slots=True)
+        self.pool.submit(self._run, self.linearizers[np.dtype(dtype)], [pixels], (np.float32([1, 1, 1]),))
+        self.pool.submit(self._run, self.advance, [pixels.astype(np.float32)], steps)
+        self.pool.submit(self._run, self.finish, [pixels.astype(np.float32), pixels[:, 0].astype(np.uint8)], steps)
+
+    def _pack(self, steps, slots=False):
+        """filters.pack_steps; with slots, padded to a multiple of STEP_SLOTS steps and their number,
+        so that one compiled function serves edits of up to STEP_SLOTS steps (XLA compiles per shape)."""
         import filters
-        return filters.pack_steps(self.filters, steps)
+        actions, params = filters.pack_steps(self.filters, steps)
+        if not slots:
+            return actions, params
+        padded = -(-max(len(steps), 1) // STEP_SLOTS) * STEP_SLOTS
+        return (np.pad(actions, (0, padded - len(steps))), np.pad(params, ((0, padded - len(steps)), (0, 0))),
+                np.int32(len(steps)))
 
-    def _run(self, part, curve, actions, params):
-        n = len(part)
+    def _run(self, function, parts, args):
+        n = len(parts[0])
         if n < self.chunk:            # one shape for every call: XLA compiles once
-            part = np.concatenate([part, np.zeros((self.chunk - n, 3), part.dtype)])
-        out = self.functions[part.dtype](part, curve, actions, params)
+            parts = [np.concatenate([p, np.zeros((self.chunk - n,) + p.shape[1:], p.dtype)]) for p in parts]
+        import tensorflow as tf
+        if function not in self.concrete:     # called as a concrete function: half the cost of a call
+            self.concrete[function] = function.get_concrete_function()
+        out = self.concrete[function](*map(tf.convert_to_tensor, parts + list(args)))
         return {name: value.numpy()[..., :n, :] for name, value in out.items()}
+
+    def _chunks(self, function, arrays, *args):
+        """function(chunk of each of arrays, *args) over all their pixels (first axis), chunk by chunk
+        on all cores -> {output name: its outputs joined along the pixels}."""
+        pixels = len(arrays[0])
+        out, running = {}, collections.deque()
+
+        def place(start, part):
+            for name, value in part.result().items():
+                if name not in out:
+                    out[name] = np.empty(value.shape[:-2] + (pixels, value.shape[-1]), value.dtype)
+                out[name][..., start:start + value.shape[-2], :] = value
+
+        # A few chunks ahead of the copying, not all of them: finished chunks waiting to be copied
+        # would otherwise hold up to a second copy of every output when this thread is slow.
+        for start in range(0, pixels, self.chunk):
+            running.append((start, self.pool.submit(self._run, function,
+                                                    [a[start:start + self.chunk] for a in arrays], args)))
+            if len(running) > 2 * self.workers:
+                place(*running.popleft())
+        while running:
+            place(*running.popleft())
+        return out
 
     def __call__(self, photo, steps):
         """steps: [(filter index, user-unit parameters), ...] -> {output name: uint8/uint16 (H, W, 3)},
@@ -248,28 +325,31 @@ class Developer:
     def develop(self, samples, curve, steps):
         """__call__ for any samples (H, W, 3) linearized as the photo with Photo.curve `curve` is."""
         h, w = samples.shape[:2]
-        pixels = samples.reshape(-1, 3)
-        actions, params = self._pack(steps)
-        out, running = {}, collections.deque()
-
-        def place(start, part):
-            for name, value in part.result().items():
-                if name not in out:
-                    out[name] = np.empty(value.shape[:-2] + pixels.shape, value.dtype)
-                out[name][..., start:start + value.shape[-2], :] = value
-
-        # A few chunks ahead of the copying, not all of them: finished chunks waiting to be copied
-        # would otherwise hold up to a second copy of every output when this thread is slow.
-        for start in range(0, len(pixels), self.chunk):
-            running.append((start, self.pool.submit(self._run, pixels[start:start + self.chunk], curve, actions,
-                                                    params)))
-            if len(running) > 2 * self.workers:
-                place(*running.popleft())
-        while running:
-            place(*running.popleft())
+        out = self._chunks(self.functions[samples.dtype], [samples.reshape(-1, 3)], curve, *self._pack(steps))
         stages = out.pop('stages', [])
         out.update({f'intermediate{i:02d}': stage for i, stage in enumerate(stages)})
         return {name: img.reshape(h, w, 3) for name, img in out.items()}
+
+    # The preview's parts: develop() split where the editor keeps float images. Each is the same
+    # computation as develop's (the linearization, filters.replay_step, quantize), so the images kept
+    # and what is made from them are develop's own.
+
+    def linearize(self, samples, curve):
+        """Samples (H, W, 3) -> the float32 linear image (H, W, 3) develop() starts the steps from."""
+        return self._chunks(self.linearizers[samples.dtype], [samples.reshape(-1, 3)], curve)['linear'].reshape(
+            samples.shape)
+
+    def replay(self, img, steps):
+        """A float image (H, W, 3) -> the float image after these steps."""
+        if not steps:
+            return img
+        return self._chunks(self.advance, [img.reshape(-1, 3)], *self._pack(steps, slots=True))['image'].reshape(
+            img.shape)
+
+    def replay_rgba(self, img, steps, alpha):
+        """A float image (H, W, 3) and its 8-bit alpha (H, W) -> the 8-bit RGBA (H, W, 4) after these steps."""
+        out = self._chunks(self.finish, [img.reshape(-1, 3), alpha.reshape(-1)], *self._pack(steps, slots=True))
+        return out['rgba'].reshape(img.shape[:2] + (4,))
 
 
 def colour_table(developer, photo, edits, size):
