@@ -8,7 +8,8 @@ touches pixels is the project's own code, so the page shows exactly what evaluat
 - the agent's edit: net.GAN.rollout on develop.low_res_view with develop.photo_seed, padded to
   evaluate.py's batch size, so a draw with seed S is the edit of `evaluate.py ... --seed S`;
 - the preview: develop.Developer on a screen-size copy of the stored samples, linearized with the
-  whole photo's curve (no filter formula in JavaScript);
+  whole photo's curve (no filter formula in JavaScript), its alpha kept; Preview keeps float images so
+  that a slider moved re-runs only the steps from its own on;
 - Save: recipes.from_edits to the <name>.steps.json evaluate.py writes; Export: that recipe
   re-applied by evaluate.run, as `evaluate.py --recipe` does.
 
@@ -126,14 +127,50 @@ class Library:
 
 
 class Opened:
-    """A photo read for the page: the full Photo (its curve and seed), a screen-size and a thumbnail
-    copy of its stored samples, and the agent's 64x64 view."""
+    """A photo read for the page: the full Photo (its curve and seed), a screen-size copy of its
+    stored samples with its 8-bit alpha (255 where opaque) and its Preview, a thumbnail copy, and the
+    agent's 64x64 view."""
 
-    def __init__(self, photo):
+    def __init__(self, photo, developer):
         self.photo = photo
         self.screen = shrink(photo.samples, PREVIEW_WIDTH)
+        self.alpha = (np.full(self.screen.shape[:2], 255, np.uint8) if photo.alpha is None
+                      else stored_8bit(shrink(photo.alpha, PREVIEW_WIDTH)))
+        self.preview = Preview(developer, developer.linearize(self.screen, photo.curve), self.alpha)
         self.thumb = shrink(self.screen, THUMB_WIDTH)
         self.low = develop.low_res_view(photo)
+
+
+class Preview:
+    """The previews of one photo, developed from float images kept between them so that moving a
+    slider re-runs only the steps from its own on: the screen copy linearized (once), and the image
+    before the step that the last change was made in, keyed by the steps before it. One image, not
+    one before every step: writing each step's image (20 MB at 1,600 x 1,067) would slow the preview
+    of a first step's slider, and a person moves one slider at a time. The images are develop's own
+    between its steps, so the preview equals developing from scratch (tests/test_editor_api.py)."""
+
+    def __init__(self, developer, linear, alpha):
+        self.developer, self.linear, self.alpha = developer, linear, alpha
+        self.lock = threading.Lock()        # two tabs may preview one photo at once
+        self.last = []                      # the last preview's steps (keys)
+        self.kept = ((), linear)            # (keys of the steps before it, the float image)
+
+    def render(self, edits):
+        """[(filter index, parameters)] -> the 8-bit RGBA (H, W, 4) of the screen copy after them."""
+        keys = [(a, p.tobytes()) for a, p in edits]
+        with self.lock:
+            changed = next((i for i, (a, b) in enumerate(zip(keys, self.last)) if a != b),
+                           min(len(keys), len(self.last)))
+            self.last = keys
+            kept_keys, kept = self.kept
+        done = len(kept_keys)
+        if tuple(keys[:done]) != kept_keys:
+            done, kept = 0, self.linear
+        if done < changed < len(edits):      # keep the image before the step changed, for its next change
+            kept, done = self.developer.replay(kept, edits[done:changed]), changed
+            with self.lock:
+                self.kept = (tuple(keys[:done]), kept)
+        return self.developer.replay_rgba(kept, edits[done:], self.alpha)
 
 
 def shrink(samples, width):
@@ -186,10 +223,12 @@ class Editor:
                 self.opened.move_to_end(name)
                 return self.opened[name]
         try:
-            opened = Opened(develop.read_input(path, self.encoding))
+            photo = develop.read_input(path, self.encoding)
         except image_io.ImageError as e:
             refuse(422, str(e))
-        self.developer.warm_up(opened.photo.dtype, 5)
+        self.developer.warm_up(photo.dtype, 5)      # the agent's draws
+        self.developer.warm_up_preview(photo.dtype)
+        opened = Opened(photo, self.developer)
         with self.lock:
             self.opened[name] = opened
             while len(self.opened) > OPEN_PHOTOS:
@@ -306,12 +345,11 @@ def png_url(img8):
     return 'data:image/png;base64,' + base64.b64encode(cv2.imencode('.png', img8[..., ::-1])[1]).decode()
 
 
-def rgba(img8):
-    """An 8-bit RGB image as the page draws it: its RGBA bytes, the size in the headers. Sent as is:
-    encoding a 1,600-pixel PNG takes longer than developing it."""
-    alpha = np.full(img8.shape[:2] + (1,), 255, np.uint8)
-    return Response(np.concatenate([img8, alpha], axis=-1).tobytes(), media_type='application/octet-stream',
-                    headers={'X-Width': str(img8.shape[1]), 'X-Height': str(img8.shape[0]),
+def rgba(img):
+    """An 8-bit RGBA image (H, W, 4) as the page draws it: its bytes (not copied), the size in the
+    headers. Sent as is: encoding a 1,600-pixel PNG takes longer than developing it."""
+    return Response(np.ascontiguousarray(img).data, media_type='application/octet-stream',
+                    headers={'X-Width': str(img.shape[1]), 'X-Height': str(img.shape[0]),
                              'Cache-Control': 'no-store'})
 
 
@@ -360,14 +398,14 @@ def make_app(editor):
 
     async def before(request):
         opened = await run_in_threadpool(editor.open, request.query_params.get('name'))
-        return rgba(stored_8bit(opened.screen))
+        return rgba(np.concatenate([stored_8bit(opened.screen), opened.alpha[..., None]], axis=-1))
 
     async def preview(request):
         body = await read_json(request)
 
         def render():
             opened = editor.open(body.get('name'))
-            return editor.develop(opened.screen, opened.photo, editor.edits(body.get('steps')))
+            return opened.preview.render(editor.edits(body.get('steps')))
         return rgba(await run_in_threadpool(render))
 
     async def agent(request):

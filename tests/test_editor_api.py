@@ -53,8 +53,9 @@ def client(workspace):
     os.chdir(workspace)          # models/ and outputs/ below the workspace, as for a user
     try:
         library = editor.Library(['photos'], 'outputs')
-        app = editor.make_app(editor.Editor(library, 'sintel', 'tiny'))
-        with TestClient(app) as c:
+        ed = editor.Editor(library, 'sintel', 'tiny')
+        with TestClient(editor.make_app(ed)) as c:
+            c.editor = ed              # for tests that compare with the editor's own Developer
             yield c
     finally:
         os.chdir(cwd)
@@ -164,6 +165,48 @@ def test_preview_is_the_developers_output_for_those_parameters(client):
     assert brighter.mean() > shown.mean() + 5
     untouched = pixels(client.post('/api/preview', json={'name': 'a.png', 'steps': []}))
     assert np.abs(untouched.astype(int) - image_io.quantize(photo.linear(photo.samples), 8)).max() <= 1
+
+
+def rgba_pixels(response):
+    h, w = int(response.headers['x-height']), int(response.headers['x-width'])
+    return np.frombuffer(response.content, np.uint8).reshape(h, w, 4)
+
+
+def test_preview_after_each_change_equals_developing_from_scratch(client, workspace):
+    """The preview keeps the image before the step last changed (editor.Preview): every change, to a
+    later step, then an earlier one, back to the later, adding, deleting and reordering, shows what
+    developing the screen copy from its samples makes, to the bit."""
+    name = 'a.png'
+    ed = client.editor
+    opened = ed.open(name)
+
+    def check(steps):
+        shown = rgba_pixels(client.post('/api/preview', json={'name': name, 'steps': steps}))
+        expected = ed.develop(opened.screen, opened.photo, ed.edits(steps))
+        assert np.array_equal(shown[..., :3], expected), steps
+        assert (shown[..., 3] == 255).all()
+        return shown
+
+    steps = [EXPOSURE, GAMMA, {'class': 'ContrastFilter', 'parameters': [0.5]},
+             {'class': 'SaturationPlusFilter', 'parameters': [0.6]}, {'class': 'ExposureFilter', 'parameters': [-0.4]}]
+    check(steps)
+    shown = []
+    for step, value in ((3, 0.9), (3, 0.2), (1, 1.8), (1, 0.5), (3, 0.7), (4, 1.0), (0, -1.0), (3, 0.1)):
+        steps = [dict(s) for s in steps]
+        steps[step]['parameters'] = [value]
+        shown.append(check(steps))
+    # Each change was seen: no preview repeats the one before it.
+    assert all(not np.array_equal(a, b) for a, b in zip(shown, shown[1:]))
+    for changed in (steps + [GAMMA], steps[:2] + steps[3:], [steps[1], steps[0]] + steps[2:],
+                    steps[:3] + [dict(steps[3], parameters=[0.95])], steps[:1], []):
+        check(changed)
+
+
+def test_a_transparent_photos_preview_keeps_its_alpha(client):
+    stored = cv2.imread('photos/t.png', cv2.IMREAD_UNCHANGED)
+    for r in (client.get('/api/before', params={'name': 't.png'}),
+              client.post('/api/preview', json={'name': 't.png', 'steps': [EXPOSURE]})):
+        assert np.array_equal(rgba_pixels(r)[..., 3], stored[..., 3])
 
 
 def test_agent_draw_is_the_edit_evaluate_makes_with_that_seed(client, workspace, monkeypatch, capsys):
