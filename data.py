@@ -33,6 +33,7 @@ import numpy as np
 import atomic
 import configurator
 import develop
+import domain
 import image_io
 import util
 
@@ -258,43 +259,6 @@ def matching_targets(inputs, target_dir):
                         f"{target_dir}: {', '.join(unmatched[:8])}{' ...' if len(unmatched) > 8 else ''}; "
                         "the paired reward pairs inputs and targets by file name (extension aside)")
     return [targets[n] for n in names]
-
-
-# ----------------------------------------------------------------------------------------------
-# The input domain: what a model was trained on, so evaluation can tell a photo far outside it
-
-DOMAIN_STATISTICS = ('brightness', 'contrast', 'saturation')   # image_io.image_statistics, in order
-DOMAIN_PERCENTILES = (0.5, 5, 50, 95, 99.5)
-
-
-def input_domain(cfg, provider, count=2000):
-    """Percentiles of the statistics of the training inputs as the agent sees them: 64x64 patches
-    after the encoding (and a synthetic degradation), from a random draw of its own (training's
-    draws are not changed by recording it)."""
-    rng = np.random.default_rng(0)
-    rows = np.sort(provider.index[rng.choice(len(provider), min(count, len(provider)), replace=False)])
-    m = (provider.patches.shape[1] - PATCH_SIZE) // 2
-    patches = np.asarray(provider.patches[rows][:, m:m + PATCH_SIZE, m:m + PATCH_SIZE], np.float32)
-    if provider.transform is not None:
-        patches = provider.transform(patches, rng)
-    stats = np.array([image_io.image_statistics(p[..., :3]) for p in patches])
-    domain = {'encoding': cfg.input_encoding, 'patches': len(patches),
-              'percentiles': list(DOMAIN_PERCENTILES)}
-    for k, name in enumerate(DOMAIN_STATISTICS):
-        domain[name] = [round(float(v), 4) for v in np.percentile(stats[:, k], DOMAIN_PERCENTILES)]
-    return domain
-
-
-def outside_domain(domain, img):
-    """[(statistic, value, low, high)] for each statistic of img (the agent's 64x64 view) that is
-    outside the range of 99% of the model's training inputs (percentiles 0.5 to 99.5); [] when the
-    photo looks like what it was trained on."""
-    found = []
-    for name, value in zip(DOMAIN_STATISTICS, image_io.image_statistics(img)):
-        low, high = domain[name][0], domain[name][-1]
-        if not low <= value <= high:
-            found.append((name, value, low, high))
-    return found
 
 
 # ----------------------------------------------------------------------------------------------
@@ -649,7 +613,7 @@ def main(argv=None):
                                                           args.config), overrides)
             inputs = (make_pair_provider(cfg, 'train') if cfg.reward == 'paired'
                       else make_provider(cfg, 'input', 'train'))
-            atomic.write_json(os.path.join(args.domain, 'input_domain.json'), input_domain(cfg, inputs))
+            atomic.write_json(os.path.join(args.domain, 'input_domain.json'), domain.record(cfg, inputs))
             inputs.close()
             print(f"wrote {os.path.join(args.domain, 'input_domain.json')} from {inputs.description}")
             return

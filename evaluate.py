@@ -30,6 +30,7 @@ import cli
 import configurator
 import data
 import develop
+import domain
 import image_io
 import lut
 import model_folder
@@ -420,21 +421,12 @@ def batches(items, size):
         yield batch
 
 
-def warn_outside_domain(domain, low_res, path, model):
-    """One warning for a photo whose agent view is far outside the model's training inputs: the
-    result is still made, but the model has not learned what to do with such a photo."""
-    far = data.outside_domain(domain, low_res)
-    if far:
-        what = '; '.join(f"{name} {value:.2f} (99% of its training inputs: {low:.2f}-{high:.2f})"
-                         for name, value, low, high in far)
-        # A black-and-white photo is far in saturation whatever its encoding: --encoding cannot help.
-        grey = any(name == 'saturation' and value < 0.01 for name, value, _, _ in far)
-        why = ": a black-and-white photo, and the model learned from colour images" if grey else ""
-        encoding = "" if grey else (f", or --encoding if the file's values are not {domain['encoding']!r} "
-                                    "as the model expects")
-        print(f"warning: {path}: far outside what {model} was trained on: {what}{why}. The result may "
-              f"be poor: try a model trained on photos like this one (README: which model for which "
-              f"photos){encoding}", file=sys.stderr)
+def warn_outside_domain(input_domain, low_res, path, model):
+    """One warning for a photo whose agent view is unlike the model's training inputs (domain.check):
+    the result is still made, but the model has not learned what to do with such a photo."""
+    finding = domain.check(input_domain, low_res)
+    if finding:
+        print(f"warning: {path}: {finding.describe(model)}", file=sys.stderr)
 
 
 def run_model(args, files, bases, tally):
@@ -444,7 +436,7 @@ def run_model(args, files, bases, tally):
         source += ', test-time dropout off'
     encoding = develop.model_encoding(cfg, args.encoding)
     print(f"model {model_dir} ({source}); input encoding: {encoding}")
-    domain = model_folder.read_domain(model_dir)
+    input_domain = model_folder.read_domain(model_dir)
     developer = develop.Developer(gan.filters, output_bits(args.format), not args.no_intermediates)
     lut_developer = develop.Developer(gan.filters, 16, False) if args.lut else None
     with Jobs(tally) as jobs:
@@ -456,8 +448,8 @@ def run_model(args, files, bases, tally):
                     continue
                 photos.append((counter, photo, paths))
                 low.append(develop.low_res_view(photo))
-                if domain:
-                    warn_outside_domain(domain, low[-1], photo.path, f'{args.config}/{args.model}')
+                if input_domain:
+                    warn_outside_domain(input_domain, low[-1], photo.path, f'{args.config}/{args.model}')
                 seeds.append(None if args.seed is None else develop.photo_seed(args.seed, photo.samples, photo.alpha))
                 kept += photo.samples.nbytes
                 if kept > BATCH_BYTES:      # a batch of big photos: read them again when developing

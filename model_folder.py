@@ -6,7 +6,7 @@ import os
 import tensorflow as tf
 
 import configurator
-import data
+import domain
 import net
 
 
@@ -82,11 +82,10 @@ def read_domain(model_dir):
         return None
     try:
         with open(path, 'rb') as f:
-            domain = json.loads(f.read())
-        ranges = [[float(v) for v in domain[name]] for name in data.DOMAIN_STATISTICS]
-        if all(len(r) >= 2 for r in ranges) and isinstance(domain['encoding'], str):
-            return domain
-    except (ValueError, TypeError, KeyError):   # not JSON, or not the statistics data.input_domain writes
-        pass
+            found = json.loads(f.read())
+    except ValueError:      # not JSON (or not UTF-8)
+        found = None
+    if isinstance(found, dict) and domain.is_valid(found):
+        return found
     raise ModelError(f"{path} is damaged; copy it again with the model, or delete it (photos far outside the "
                      "training inputs are then not warned about)")

@@ -288,6 +288,7 @@ def export(model_dir, out_dir, half=False):
 def train(cfg, model_dir):
     import tensorflow as tf
     import data
+    import domain
     import image_io
     import layers
     import net
@@ -309,7 +310,7 @@ def train(cfg, model_dir):
         else:
             inputs = data.make_provider(cfg, 'input', 'train', seed=cfg.seed)
             targets = data.make_provider(cfg, 'target', 'train', seed=None if cfg.seed is None else cfg.seed + 1)
-        domain = data.input_domain(cfg, inputs)
+        input_domain = domain.record(cfg, inputs)
     except data.DataError as e:
         raise SystemExit(f"error: {e}")
     providers = [p for p in (inputs, targets) if p]
@@ -331,7 +332,7 @@ def train(cfg, model_dir):
         return 0
     print(layers.tune_gradients(layers.tower_shapes(cfg.source_img_size, cfg.base_channels), cfg.batch_size,
                                 util.compute_dtype(cfg.mixed_precision)), flush=True)
-    atomic.write_json(os.path.join(model_dir, 'input_domain.json'), domain)
+    atomic.write_json(os.path.join(model_dir, 'input_domain.json'), input_domain)
     writer = tf.summary.create_file_writer(model_dir)
     memory = ReplayMemory(cfg, inputs, seed=cfg.seed, channels=6 if paired else 3)
     vis_records, _ = memory.get_feed_batch(cfg.num_samples)   # fixed visualization batch (spec 6.2)

@@ -11,6 +11,7 @@ import pytest
 
 import configurator
 import data
+import domain
 import image_io
 import net
 import train
@@ -206,12 +207,11 @@ def test_input_domain_flags_far_photos(tmp_path):
     for k in range(6):
         cv2.imwrite(str(tmp_path / f'{k}.png'), (gradient_image(k) * 0.3).astype(np.uint8))   # dark
     cfg = make_cfg(input_dir=str(tmp_path), reward='critic')
-    domain = data.input_domain(cfg, data.make_provider(cfg, 'input'))
+    input_domain = domain.record(cfg, data.make_provider(cfg, 'input'))
     dark = image_io.read_image(tmp_path / '0.png')
-    assert data.outside_domain(domain, cv2.resize(dark, (64, 64))) == []
-    bright = np.clip(dark * 3.0, 0, 1)
-    (name, value, low, high), *_ = data.outside_domain(domain, cv2.resize(bright, (64, 64)))
-    assert name == 'brightness' and value > high
+    assert domain.check(input_domain, cv2.resize(dark, (64, 64))) is None
+    finding = domain.check(input_domain, cv2.resize(np.clip(dark * 3.0, 0, 1), (64, 64)))
+    assert finding.kind == 'far' and finding.outside[0][0] == 'brightness'
 
 
 def test_camera_curve_round_trip_and_order():
