@@ -41,7 +41,7 @@ import vis
 
 DEMO_MODEL = ('photos', 'pretrained')
 LUT_SIZES = (33, 65)
-BATCH_SIZE = 64      # images per agent batch unless --batch-size says otherwise
+BATCH_SIZE = 64      # images per run of the agent's networks, whatever --batch-size (see agent_steps)
 
 EPILOG = """\
 shipped models (README: which model for which photos): photos pretrained for everyday photos that are
@@ -69,7 +69,7 @@ finished results are kept, unfinished ones leave no files.
 """
 
 
-MAX_BATCH = 256        # with --seed every batch is padded to full size: a huge one costs memory and time
+MAX_BATCH = 256        # photos read before the agent runs on them: their views (and samples) are held at once
 
 
 def batch_size(text):
@@ -133,8 +133,9 @@ def parse_args(argv):
     parser.add_argument('--step', type=int, help='checkpoint step to load (default: newest): a training '
                         'checkpoint model.ckpt-N, or an actor kept every actor_snapshot_interval (actors/actor-N)')
     parser.add_argument('--batch-size', type=batch_size, default=BATCH_SIZE,
-                        help='images per agent batch (default 64; with --seed, a photo\'s edit is the same '
-                             'in every run with the same batch size)')
+                        help=f'photos read before the agent runs on them (default {BATCH_SIZE}, at most {MAX_BATCH}); '
+                             f'the agent\'s networks always run on groups of {BATCH_SIZE}, so with --seed a photo\'s '
+                             'edit is the same whatever this is')
     parser.add_argument('--lut', action='store_true',
                         help='also write <name>.cube next to the recipe: the whole development of that photo '
                              '(linearization, edits, output) as a 3D LUT from its stored values to the '
@@ -429,6 +430,18 @@ def warn_outside_domain(input_domain, low_res, path, model):
         print(f"warning: {path}: {finding.describe(model)}", file=sys.stderr)
 
 
+def agent_steps(gan, low, seeds=None):
+    """The agent's rollout (net.GAN.rollout's steps) of at most BATCH_SIZE views. With seeds (each
+    photo's own, develop.photo_seed), the group is padded to BATCH_SIZE: the networks' float sums
+    differ in the last bits between batch sizes, so a photo's edit then depends on its seed and pixels
+    alone, not on how many others it was read with nor on --batch-size; and no run is ever larger
+    (editor.py pads its draw the same way, so its seed S is evaluate.py's --seed S)."""
+    if seeds is not None:
+        pad = BATCH_SIZE - len(low)
+        low, seeds = list(low) + [np.zeros_like(low[0])] * pad, list(seeds) + [0] * pad
+    return gan.rollout(np.stack(low), is_train=False, seed=seeds, critique=False)
+
+
 def run_model(args, files, bases, tally):
     gan, cfg, model_dir, source = model_folder.load_model(args.config, args.model, args.step)
     if args.no_dropout:
@@ -460,30 +473,24 @@ def run_model(args, files, bases, tally):
                 developer.warm_up(dtype, cfg.test_steps)     # compiles while the agent runs
             if lut_developer:
                 lut_developer.warm_up(np.dtype(np.float32), cfg.test_steps)     # the grid's samples
-            if args.seed is not None:
-                # Each photo's own seed, in a batch padded to full size: float sums in the networks
-                # differ in the last bits between batch sizes, and a photo's edit must not depend on
-                # how many others it was read with.
-                pad = args.batch_size - len(photos)
-                low += [np.zeros_like(low[0])] * pad
-                seeds += [0] * pad
-            steps = gan.rollout(np.stack(low), is_train=False, seed=None if args.seed is None else seeds,
-                                critique=False)
-            for k, (counter, photo, paths) in enumerate(photos):
-                edits = recipes.chosen_edits(steps, k)
-                low_res = [low[k]] + [s['output'][k] for s in steps]
-                recipe = recipes.make(photo.path, photo.encoding, f'{args.config}/{args.model}', args.seed,
-                                      gan.filters, steps, k, low_res)
-                if args.no_dropout:
-                    recipe['test_dropout'] = False
-                figure = None if args.no_intermediates else vis.steps_figure(
-                    low_res, [{'action': e[0], 'pdf': s['pdf'][k], 'params': e[1]} for e, s in zip(edits, steps)],
-                    gan.filters)
-                labels = [s['label'] for s in recipe['steps']]
-                report = f"{counter} {photo.path}: " + ' > '.join(labels) + f"  -> {paths['retouched']}"
-                cube = (lut_developer, args.lut_size, labels) if lut_developer else None
-                jobs.submit(photo.pixels, develop_and_write, developer, photo, edits, paths, args.format, report,
-                            recipe, figure, cube)
+            for start in range(0, len(photos), BATCH_SIZE):
+                group = slice(start, start + BATCH_SIZE)
+                steps = agent_steps(gan, low[group], None if args.seed is None else seeds[group])
+                for k, (counter, photo, paths) in enumerate(photos[group]):
+                    edits = recipes.chosen_edits(steps, k)
+                    low_res = [low[start + k]] + [s['output'][k] for s in steps]
+                    recipe = recipes.make(photo.path, photo.encoding, f'{args.config}/{args.model}', args.seed,
+                                          gan.filters, steps, k, low_res)
+                    if args.no_dropout:
+                        recipe['test_dropout'] = False
+                    figure = None if args.no_intermediates else vis.steps_figure(
+                        low_res, [{'action': e[0], 'pdf': s['pdf'][k], 'params': e[1]} for e, s in zip(edits, steps)],
+                        gan.filters)
+                    labels = [s['label'] for s in recipe['steps']]
+                    report = f"{counter} {photo.path}: " + ' > '.join(labels) + f"  -> {paths['retouched']}"
+                    cube = (lut_developer, args.lut_size, labels) if lut_developer else None
+                    jobs.submit(photo.pixels, develop_and_write, developer, photo, edits, paths, args.format, report,
+                                recipe, figure, cube)
 
 
 def run_recipe(args, recipe, files, bases, tally):

@@ -477,6 +477,30 @@ def test_a_photo_gets_the_same_edit_alone_in_any_batch_and_shard(workspace, monk
     assert not (workspace / 'out_seed_shard' / 'a.tif.retouched.png').exists()
 
 
+def test_batch_size_changes_no_edit_and_never_runs_the_agent_on_more_than_its_group(workspace, monkeypatch):
+    """--seed: --batch-size says only how many photos are read before the agent runs; its networks
+    always see groups of evaluate.BATCH_SIZE (a group padded to it), so a photo's edit is the same, to
+    the byte, at any --batch-size, and one photo is never run in a batch of 256."""
+    sizes = []
+    rollout = net.GAN.rollout
+
+    def recorded(self, images, *args, **kwargs):
+        sizes.append(len(images))
+        return rollout(self, images, *args, **kwargs)
+    monkeypatch.setattr(net.GAN, 'rollout', recorded)
+    results = {}
+    for items, size in ((['photos/a.tif'], '1'), (['photos/a.tif'], '256'), (['photos'], '2'), (['photos'], '256')):
+        out = workspace / f'out_batch_{len(items[0])}_{size}'
+        assert run(workspace, monkeypatch, ['sintel', 'tiny', *items, '--output-dir', str(out), '--seed', '11',
+                                            '--batch-size', size, '--no-intermediates']) == 0
+        results[items[0], size] = {p.name: p.read_bytes() for p in out.glob('*.retouched.png')}
+        results[items[0], size].update({p.name: json.load(open(p))['steps'] for p in out.glob('*.steps.json')})
+    assert sizes == [evaluate.BATCH_SIZE] * 5            # 1, 1, 2 (of 2 photos, then 1), 1
+    assert results['photos/a.tif', '1'] == results['photos/a.tif', '256']
+    assert results['photos', '2'] == results['photos', '256']
+    assert all(results['photos', '2'][name] == value for name, value in results['photos/a.tif', '1'].items())
+
+
 def test_the_shipped_model_is_found_from_another_directory(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)                   # no models/ here: the project's is used
     photo = write_photo(tmp_path / 'a.png', 1)
