@@ -56,10 +56,11 @@ def write_photo(path, width=240, height=160):
     cv2.imwrite(str(path), (np.clip(img, 0, 1) * 255).astype(np.uint8)[..., ::-1])
 
 
-def canvas_pixels(page, canvas_id):
+def canvas_pixels(page, canvas_id, channels=(2, 1, 0)):
+    """A canvas's RGB (channels=(2, 1, 0, 3): RGBA) as the page drew it."""
     url = page.evaluate(f"document.getElementById('{canvas_id}').toDataURL('image/png')")
     data = np.frombuffer(base64.b64decode(url.split(',', 1)[1]), np.uint8)
-    return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)[..., [2, 1, 0]]
+    return cv2.imdecode(data, cv2.IMREAD_UNCHANGED)[..., list(channels)]
 
 
 def wait_shown(page, steps):
@@ -121,6 +122,22 @@ def test_adjust_save_and_export_in_the_browser(browser, tmp_path, monkeypatch):
         assert after.mean() > before.mean() + 20
         expected = filters_output(tmp_path / 'shoot' / 'photo.png', 'srgb', steps)
         assert after.shape == expected.shape and np.abs(after.astype(int) - expected).max() <= 1
+        # The number fields show the widest value of the filters' ranges whole.
+        set_parameter(page, 0, 0, -3.4567, kind='number')
+        wait_shown(page, [{'class': 'ExposureFilter', 'parameters': [-3.4567]}])
+        assert page.input_value('#steps input[type=number]') == '-3.4567'
+        assert page.evaluate("[...document.querySelectorAll('#steps input[type=number]')].every("
+                             "(e) => e.scrollWidth <= e.clientWidth)")
+        # A slider dragged with the mouse moves on with it: the panel is not rebuilt under the drag.
+        box = page.locator('#steps input[type=range]').bounding_box()
+        page.mouse.move(box['x'] + 2, box['y'] + box['height'] / 2)
+        page.mouse.down()
+        dragged = []
+        for x in (0.3, 0.5, 0.7):
+            page.mouse.move(box['x'] + x * box['width'], box['y'] + box['height'] / 2)
+            dragged.append(page.evaluate("state.steps[0].parameters[0]"))
+        page.mouse.up()
+        assert dragged == sorted(dragged) and dragged[0] < 0 < dragged[-1], dragged
         set_parameter(page, 0, 0, 0.75, kind='number')
         steps = [{'class': 'ExposureFilter', 'parameters': [0.75]}]
         wait_shown(page, steps)
@@ -154,6 +171,24 @@ def test_adjust_save_and_export_in_the_browser(browser, tmp_path, monkeypatch):
     assert np.abs(exported[..., ::-1].astype(int) - expected).max() <= 1
 
 
+def test_a_transparent_photo_is_shown_transparent(browser, tmp_path):
+    (tmp_path / 'shoot').mkdir()
+    write_photo(tmp_path / 'shoot' / 'photo.png')
+    img = cv2.imread(str(tmp_path / 'shoot' / 'photo.png'))
+    alpha = np.full(img.shape[:2], 255, np.uint8)
+    alpha[:, :80], alpha[:40, 80:160] = 0, 128       # a transparent band and a half-transparent one
+    cv2.imwrite(str(tmp_path / 'shoot' / 'photo.png'), np.dstack([img, alpha]))
+    app = editor.make_app(editor.Editor(editor.Library([str(tmp_path / 'shoot')], str(tmp_path / 'outputs'))))
+    with editor.Background(app) as served:
+        page = browser.new_page(viewport={'width': 1100, 'height': 650})
+        page.goto(served.url)
+        wait_shown(page, [])
+        for canvas in ('before', 'after'):
+            assert np.array_equal(canvas_pixels(page, canvas, (3,))[..., 0], alpha)
+        # Each shows only its own part: the before picture is hidden under the after one.
+        assert page.evaluate("getComputedStyle(document.getElementById('before')).visibility") == 'hidden'
+
+
 def test_the_agents_edit_and_another_draw_in_the_browser(browser, tmp_path, monkeypatch):
     """The shipped photos model on the demo's under- and over-exposed photos: its steps with their
     pictures and the policy, another draw beside the first; the README's screenshot."""
@@ -168,6 +203,19 @@ def test_the_agents_edit_and_another_draw_in_the_browser(browser, tmp_path, monk
         page.wait_for_function("document.querySelectorAll('#steps .step img').length === 5", timeout=180000)
         assert page.locator('#steps .policy').count() == 5 and page.locator('.draw').count() == 1
         steps = page.evaluate("JSON.stringify(activeSteps())")
+        wait_shown(page, json.loads(steps))
+        # A step moved, or a slider of a step, leaves that step and the later ones on another image
+        # than the one the agent chose them on: their policies go, the earlier steps keep theirs.
+        kept = page.evaluate("JSON.stringify(state.steps.map((s) => s.policy))")
+        page.click('#steps .step[data-index="2"] button[title="move down"]')
+        assert page.locator('#steps .policy').count() == 2
+        assert [s['policy'] for s in page.evaluate("recipeBody()")['steps']] == json.loads(kept)[:2] + [None] * 3
+        page.click('#undo')
+        assert page.locator('#steps .policy').count() == 5
+        set_parameter(page, 3, 0, page.evaluate("state.steps[3].parameters[0]") * 0.9)
+        assert page.locator('#steps .policy').count() == 3
+        assert page.locator('#steps .step[data-index="2"] .policy').count() == 1
+        page.click('#undo')
         wait_shown(page, json.loads(steps))
         page.click('#draw')
         page.wait_for_function("document.querySelectorAll('.draw').length === 2", timeout=180000)
