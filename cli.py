@@ -1,6 +1,6 @@
 """What the command-line scripts share with the shell around them: output that never stops the work
-(a pipe whose reader has gone, as with `| head`; a full disk, as with `> /dev/full`) and SIGTERM,
-what `kill` and Slurm send, taken as Ctrl-C."""
+(a pipe whose reader has gone, as with `| head`; a full disk, as with `> /dev/full`), SIGTERM,
+what `kill` and Slurm send, taken as Ctrl-C, and work that either may not cut short."""
 import contextlib
 import os
 import signal
@@ -29,6 +29,35 @@ def sigterm_as_ctrl_c():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def interrupts_held(what, stopping=False):
+    """Within it, Ctrl-C (SIGINT) and SIGTERM do not cut `what` (saving a checkpoint: cut, it would be
+    lost) short: each prints that it waits for it. After it, the handlers are restored and, unless the
+    run is already stopping, the first one held is handed to its own handler, as if it came then. Main
+    thread only, as signal handlers are."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = []
+
+    def hold(signum, frame):
+        held.append(signum)
+        print(f"\n{'Ctrl-C' if signum == signal.SIGINT else 'SIGTERM'} while {what}: stopping once it is "
+              "done", file=sys.stderr, flush=True)
+    previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if held and not stopping:
+        handler = previous[held[0]]
+        if callable(handler):
+            handler(held[0], None)
+        else:                           # the default action (or none, if ignored), as if it came now
+            signal.raise_signal(held[0])
 
 
 class SafeStream:

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 import atomic
+import cli
 import configurator
 import recipes
 
@@ -347,12 +348,16 @@ def train(cfg, model_dir):
     t_start, it = time.time(), start
     last_save = t_start
 
-    def save(iteration):
-        nonlocal last_save
-        gan.iteration.assign(iteration)
-        memory.save(pool_file)
-        manager.save(checkpoint_number=iteration)
-        last_save = time.time()
+    saved = None        # the iteration of the last checkpoint this session wrote
+
+    def save(iteration, stopping=False):
+        """A checkpoint that Ctrl-C or SIGTERM does not cut short (stopping: the run stops after it anyway)."""
+        nonlocal last_save, saved
+        with cli.interrupts_held(f'saving the checkpoint of iteration {iteration}', stopping):
+            gan.iteration.assign(iteration)
+            memory.save(pool_file)
+            manager.save(checkpoint_number=iteration)
+            last_save, saved = time.time(), iteration
 
     try:
         for it in range(start, T + 1):
@@ -410,7 +415,8 @@ def train(cfg, model_dir):
                 save(it + 1)
             if cfg.actor_snapshot_interval and (it + 1) % cfg.actor_snapshot_interval == 0:
                 # Kept, unlike the rolling checkpoints: a long run's score curve is made from these.
-                gan.save_actor(os.path.join(model_dir, 'actors', f'actor-{it + 1}'))
+                with cli.interrupts_held(f'saving the actor of iteration {it + 1}'):
+                    gan.save_actor(os.path.join(model_dir, 'actors', f'actor-{it + 1}'))
 
             if it % 10 == 0 or it == T:
                 done = it - start + 1
@@ -426,8 +432,9 @@ def train(cfg, model_dir):
             if it % 100 == 0:
                 print(f"   {elapsed / 60:.1f} min elapsed; {memory.debug()}", flush=True)
     except KeyboardInterrupt:
-        save(it)   # iteration `it` was not finished: resume re-runs it
-        print(f"\ninterrupted: saved a checkpoint at iteration {it} in {model_dir} after "
+        if saved != it + 1:         # (an interrupt held while iteration `it`'s own checkpoint was saved)
+            save(it, stopping=True)     # iteration `it` was not finished: resume re-runs it
+        print(f"\ninterrupted: saved a checkpoint at iteration {saved} in {model_dir} after "
               f"{(time.time() - t_start) / 60:.1f} min; run the same command to resume")
         return 130
     except FloatingPointError as e:
@@ -438,7 +445,7 @@ def train(cfg, model_dir):
     finally:
         for provider in providers:   # their prefetch threads hold the training data
             provider.close()
-    save(T + 1)
+    save(T + 1, stopping=True)
     print(f"done: iterations {start}..{T} in {(time.time() - t_start) / 60:.1f} min; model in {model_dir}")
     return 0
 

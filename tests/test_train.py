@@ -5,6 +5,7 @@ import importlib.util
 import json
 import os
 import re
+import signal
 
 import cv2
 import numpy as np
@@ -215,6 +216,42 @@ def test_actor_snapshots_are_kept_for_a_score_curve(tiny_data, capsys):
     assert score_curve.main(argv + ['--split', 'train']) == 0           # the frames it learned from
     assert 'sintel/curve: 6 training inputs' in capsys.readouterr().out  # 8 frames, a quarter held out
     assert os.path.exists(result.replace('sintel-curve', 'sintel-curve-train'))
+
+
+@pytest.mark.parametrize('when, call, code, saved', [
+    ('during the checkpoint of the first Ctrl-C', 2, 130, 2), ('during a checkpoint on schedule', 1, 130, 2),
+    ('during the last checkpoint', 3, 0, 4)])
+def test_ctrl_c_while_saving_waits_for_the_checkpoint(tiny_data, capsys, monkeypatch, when, call, code, saved):
+    """A real SIGINT while a checkpoint is written does not cut it short: it says the run stops once
+    the checkpoint is written, and the run ends as it would have with that checkpoint (iterations 0-3
+    save on schedule after iterations 1 and 3, then the last checkpoint, iteration 4)."""
+    import net
+    from replay_memory import ReplayMemory
+    original_c, original_save = net.GAN.critic_steps, ReplayMemory.save
+    calls = {'critic': 0, 'save': 0}
+
+    def interrupted(self, *args):       # the first Ctrl-C, in iteration 2
+        calls['critic'] += 1
+        if calls['critic'] == 4 and call == 2:
+            raise KeyboardInterrupt
+        return original_c(self, *args)
+
+    def save(self, path):
+        calls['save'] += 1
+        if calls['save'] == call:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original_save(self, path)
+    monkeypatch.setattr(net.GAN, 'critic_steps', interrupted)
+    monkeypatch.setattr(ReplayMemory, 'save', save)
+    assert train.main(['sintel', 'held', '--max_iter_step=3'] + TINY + tiny_data) == code
+    captured = capsys.readouterr()
+    assert f'Ctrl-C while saving the checkpoint of iteration {saved}: stopping once it is done' in captured.err
+    assert 'before training began' not in captured.err and 'Traceback' not in captured.err
+    if code == 130:
+        assert f'interrupted: saved a checkpoint at iteration {saved} in ' in captured.out
+    else:
+        assert 'done: iterations 0..3' in captured.out
+    assert os.path.exists(os.path.join('models', 'sintel', 'held', f'model.ckpt-{saved}.index'))
 
 
 def test_interrupt_saves_and_resumes_on_the_same_schedule(tiny_data, capsys, monkeypatch):
