@@ -558,28 +558,6 @@ def test_unknown_config_lists_the_available_ones(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / 'outputs').exists()
 
 
-def test_ctrl_c_keeps_finished_results_and_no_temporary_files(tmp_path, capsys, monkeypatch):
-    for k, name in enumerate('abc'):
-        write_photo(tmp_path / 'in' / f'{name}.png', k)
-    reads = []
-    real = develop.read_input
-
-    def interrupted_at_the_third(path, encoding):
-        reads.append(path)
-        if len(reads) == 3:
-            raise KeyboardInterrupt
-        return real(path, encoding)
-
-    monkeypatch.setattr(develop, 'read_input', interrupted_at_the_third)
-    out = tmp_path / 'out'
-    assert recipe_run(tmp_path, tmp_path / 'in', '--output-dir', out, '--lut') == 130
-    captured = capsys.readouterr()
-    assert 'interrupted after 2 of 3 photos; finished results are kept' in captured.err
-    assert 'Traceback' not in captured.err
-    assert sorted(p.name for p in out.glob('*.retouched.png')) == ['a.png.retouched.png', 'b.png.retouched.png']
-    assert len(list(out.iterdir())) == 18 and not leftovers(out)        # 9 files a photo
-
-
 # ----------------------------------------------------------------------------------------------
 # Results for photographers' tools: LUTs, metadata, shards, reruns
 

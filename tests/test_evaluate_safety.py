@@ -205,24 +205,36 @@ def test_a_name_too_long_for_its_results_names_the_cause(tmp_path, capsys):
     assert recipe_run(tmp_path, long, '--output-dir', out, '--no-intermediates') == 0     # 254 bytes fit
 
 
-def test_sigterm_stops_as_ctrl_c_does(tmp_path, capsys, monkeypatch):
+def interrupt():
+    raise KeyboardInterrupt
+
+
+def terminate():
+    os.kill(os.getpid(), signal.SIGTERM)         # what kill and Slurm send
+
+
+@pytest.mark.parametrize('stop, code, said', [(interrupt, 130, 'interrupted'),
+                                              (terminate, 143, 'terminated (SIGTERM)')])
+def test_ctrl_c_and_sigterm_keep_finished_results_and_no_temporary_files(tmp_path, capsys, monkeypatch,
+                                                                         stop, code, said):
     for k, name in enumerate('abc'):
         write_photo(tmp_path / 'in' / f'{name}.png', k)
     reads = []
     real = develop.read_input
 
-    def killed_at_the_third(path, encoding):
+    def stopped_at_the_third(path, encoding):
         reads.append(path)
         if len(reads) == 3:
-            os.kill(os.getpid(), signal.SIGTERM)         # what kill and Slurm send
+            stop()
         return real(path, encoding)
 
-    monkeypatch.setattr(develop, 'read_input', killed_at_the_third)
+    monkeypatch.setattr(develop, 'read_input', stopped_at_the_third)
     out = tmp_path / 'out'
-    assert recipe_run(tmp_path, tmp_path / 'in', '--output-dir', out, '--lut') == 143
+    assert recipe_run(tmp_path, tmp_path / 'in', '--output-dir', out, '--lut') == code
     err = capsys.readouterr().err
-    assert 'terminated (SIGTERM) after 2 of 3 photos; finished results are kept' in err and 'Traceback' not in err
+    assert f'{said} after 2 of 3 photos; finished results are kept' in err and 'Traceback' not in err
     assert retouched(out) == ['a.png.retouched.png', 'b.png.retouched.png'] and not leftovers(out)
+    assert len(list(out.iterdir())) == 18                              # 9 files a photo
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL          # the handler is the run's only
 
 
