@@ -22,7 +22,6 @@ import argparse
 import math
 import os
 import queue
-import stat
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -467,14 +466,9 @@ def _no_data(folder, role, kind, what):
 
 def _list_folder(folder, role, kind):
     """Supported images in the folder, sorted; hidden files (e.g. macOS '._x.jpg') are ignored."""
-    try:
-        found = stat.S_ISDIR(os.stat(folder).st_mode)
-    except PermissionError as e:        # (os.path.isdir says False: not missing, a folder above is not searchable)
-        raise DataError(f"{folder}: {image_io.reading_problem(folder, e)}") from None
-    except OSError:
-        found = False
-    if not found:
-        raise DataError(_no_data(folder, role, kind, 'folder not found'))
+    if not os.path.isdir(folder):
+        problem = image_io.permission_problem(folder)       # not missing: a folder above is not searchable
+        raise DataError(f"{folder}: {problem}" if problem else _no_data(folder, role, kind, 'folder not found'))
     names = sorted(n for n in os.listdir(folder)
                    if n.lower().endswith(image_io.IMAGE_EXTENSIONS) and not n.startswith('.'))
     if not names:

@@ -180,6 +180,18 @@ def unsearchable_folder(path):
         part = parent
 
 
+def permission_problem(path):
+    """reading_problem's words if path cannot be looked at for want of permission (os.path.exists and
+    isdir then say False, as for a missing path), else None."""
+    try:
+        os.stat(path)
+    except PermissionError as e:
+        return reading_problem(path, e)
+    except OSError:
+        pass
+    return None
+
+
 def reading_problem(path, e):
     """What an OSError met reading `path` means for the user, and the fix."""
     if e.errno == errno.ENOENT:
@@ -188,7 +200,7 @@ def reading_problem(path, e):
         folder = unsearchable_folder(path)
         if folder is not None:
             return (f'permission denied: the folder {folder} is not searchable (no x permission), so nothing '
-                    f'in it can be opened: make it searchable (chmod +x {folder}), or move the photos out of it')
+                    f'in it can be opened: make it searchable (chmod +x {folder}), or move the files out of it')
         return 'permission denied: make the file readable (chmod +r), or copy it'
     if e.errno == errno.ENAMETOOLONG:
         longest = max(len(os.fsencode(part)) for part in path.split(os.sep))

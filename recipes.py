@@ -114,7 +114,8 @@ def read(path):
         with open(path, 'rb') as f:
             text = f.read(MAX_BYTES + 1)
     except OSError as e:
-        raise RecipeError(f"cannot read recipe {path}: {e.strerror}")
+        import image_io
+        raise RecipeError(f"cannot read recipe {path}: {image_io.reading_problem(path, e)}") from None
     if len(text) > MAX_BYTES:
         raise RecipeError(f"recipe {path} is larger than {MAX_BYTES // 1024} KB, far larger than any recipe; "
                           "give a <name>.steps.json that evaluate.py wrote")

@@ -155,7 +155,9 @@ def read_name_list(path):
 def list_folder(folder, role, keys=None):
     """Supported images of a folder (hidden temporaries skipped), optionally only the given keys."""
     if not os.path.isdir(folder):
-        raise ValueError(f"{role} folder {folder} does not exist or is not a folder")
+        problem = image_io.permission_problem(folder)       # not missing: a folder above is not searchable
+        raise ValueError(f"{role} folder {folder}: {problem}" if problem else
+                         f"{role} folder {folder} does not exist or is not a folder")
     paths = [p for p in image_io.list_images([folder]) if not os.path.basename(p).startswith('.')]
     if keys is not None:
         paths = [p for p in paths if name_key(p) in keys]

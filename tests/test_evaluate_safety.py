@@ -9,7 +9,6 @@ import pathlib
 import signal
 import subprocess
 import sys
-import tempfile
 
 import cv2
 import numpy as np
@@ -18,9 +17,8 @@ import pytest
 import develop
 import evaluate
 import score
-from conftest import ROOT
+from conftest import ROOT, unsearchable, without_root
 from test_evaluate import leftovers, recipe_run, write_photo, write_recipe
-from test_train_safety import without_root
 
 
 def retouched(folder):
@@ -133,31 +131,34 @@ def test_an_unreadable_folder_is_named_and_the_others_are_processed(tmp_path, ca
 
 
 
-def test_a_photo_in_a_folder_without_search_permission_is_said_to_be_so(capsys, monkeypatch):
+LOCKED = ('permission denied: the folder locked is not searchable (no x permission), so nothing in it can be '
+          'opened: make it searchable (chmod +x locked), or move the files out of it')
+
+
+def test_a_photo_in_a_folder_without_search_permission_is_said_to_be_so(open_folder, capsys):
     """A folder that may be listed (r) but not searched (no x): its photos' names are found, but they
-    cannot be opened, and os.path.isdir/exists take it for missing. Run as user nobody (root is never
-    refused), in a folder of /tmp that nobody may use (pytest's folders are root's alone)."""
-    with tempfile.TemporaryDirectory() as top:
-        os.chmod(top, 0o777)
-        monkeypatch.chdir(top)
-        recipe = write_recipe('edit.steps.json')
-        write_photo(pathlib.Path('ok', 'a.png'), 1)
-        write_photo(pathlib.Path('locked', 'b.png'), 2)
-        write_photo(pathlib.Path('locked', 'sub', 'c.png'), 3)
-        os.chmod('locked', 0o644)
-        try:
-            with without_root():
-                code = evaluate.main(['--recipe', recipe, 'locked/b.png', 'locked', 'locked/*.png', 'locked/sub/',
-                                      'ok/a.png', '--output-dir', 'out', '--no-intermediates'])
-        finally:
-            os.chmod('locked', 0o755)
-        captured = capsys.readouterr()
-        assert code == 1 and 'Traceback' not in captured.err and 'no such file' not in captured.err
-        fix = 'permission denied: the folder locked is not searchable (no x permission), so nothing in it can ' \
-              'be opened: make it searchable (chmod +x locked)'
-        assert f'locked/b.png: {fix}' in captured.err and f'locked/sub/: {fix}' in captured.err
-        assert captured.err.count('skipped:') == 2               # b.png once, however often it was named
-        assert retouched(pathlib.Path(top, 'out')) == ['a.png.retouched.png']
+    cannot be opened, and os.path.isdir/exists take it for missing."""
+    recipe = write_recipe('edit.steps.json')
+    write_photo(pathlib.Path('ok', 'a.png'), 1)
+    write_photo(pathlib.Path('locked', 'b.png'), 2)
+    write_photo(pathlib.Path('locked', 'sub', 'c.png'), 3)
+    with unsearchable('locked'), without_root():
+        code = evaluate.main(['--recipe', recipe, 'locked/b.png', 'locked', 'locked/*.png', 'locked/sub/',
+                              'ok/a.png', '--output-dir', 'out', '--no-intermediates'])
+    captured = capsys.readouterr()
+    assert code == 1 and 'Traceback' not in captured.err and 'no such file' not in captured.err
+    assert f'locked/b.png: {LOCKED}' in captured.err and f'locked/sub/: {LOCKED}' in captured.err
+    assert captured.err.count('skipped:') == 2               # b.png once, however often it was named
+    assert retouched(pathlib.Path(open_folder, 'out')) == ['a.png.retouched.png']
+
+
+def test_a_recipe_in_a_folder_without_search_permission_is_said_to_be_so(open_folder, capsys):
+    os.mkdir('locked')
+    recipe = write_recipe(pathlib.Path('locked', 'edit.steps.json'))
+    write_photo(pathlib.Path('ok', 'a.png'), 1)
+    with unsearchable('locked'), without_root():
+        assert evaluate.main(['--recipe', recipe, 'ok/a.png', '--output-dir', 'out']) == 2
+    assert capsys.readouterr().err == f'error: cannot read recipe locked/edit.steps.json: {LOCKED}\n'
 
 
 

@@ -14,6 +14,7 @@ sys.path.insert(0, PROJECT_DIR)
 
 import image_io  # noqa: E402
 import score  # noqa: E402
+from conftest import unsearchable, without_root  # noqa: E402
 
 H, W = 96, 128
 
@@ -218,13 +219,20 @@ def test_outputs_of_another_size_are_resized_to_the_target(tmp_path):
     assert result['paired_metrics']['psnr'] == math.inf
 
 
-def test_missing_and_empty_folders_are_clear_errors(tmp_path, capsys):
+def test_missing_empty_and_unsearchable_folders_are_clear_errors(tmp_path, capsys, open_folder):
     (tmp_path / 'empty').mkdir()
     targets = write_folder(tmp_path / 'tgt', {'0001.png': grey(0.4)})
     with pytest.raises(SystemExit, match='output folder .*nowhere does not exist'):
         score.main([str(tmp_path / 'nowhere'), targets])
     with pytest.raises(SystemExit, match='output folder .*empty holds no images'):
         score.main([str(tmp_path / 'empty'), targets])
+
+    write_folder(os.path.join(open_folder, 'locked', 'out'), {'0001.png': grey(0.4)})
+    with unsearchable(os.path.join(open_folder, 'locked')), without_root(), pytest.raises(SystemExit) as e:
+        score.main(['locked/out', targets])
+    assert str(e.value) == ('error: output folder locked/out: permission denied: the folder locked is not searchable '
+                            '(no x permission), so nothing in it can be opened: make it searchable (chmod +x '
+                            'locked), or move the files out of it')
 
 
 def test_cli_prints_a_table_and_a_final_json_line(tmp_path):

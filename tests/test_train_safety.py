@@ -3,13 +3,11 @@
 damaged or missing run files, an unwritable folder or an early Ctrl-C are one clear line, with
 nothing half-written. Every case builds its own folders in a temporary directory; nothing trains.
 """
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 import cv2
@@ -21,7 +19,7 @@ import data
 import evaluate
 import model_folder
 import train
-from conftest import ROOT
+from conftest import ROOT, unsearchable, without_root
 
 
 @pytest.fixture
@@ -195,21 +193,6 @@ def test_resume_refuses_checkpoints_without_their_config_json(project):
     assert not os.path.exists(os.path.join(model, 'config.json')) and len(project) == 1
 
 
-@contextlib.contextmanager
-def without_root():
-    """Root may write anywhere: as root, run the block as user nobody, as an ordinary user would."""
-    if os.geteuid() != 0:
-        yield
-        return
-    os.setegid(65534)
-    os.seteuid(65534)
-    try:
-        yield
-    finally:
-        os.seteuid(0)
-        os.setegid(0)
-
-
 def test_a_model_folder_that_is_not_writable_is_refused_before_any_work(project, tmp_path):
     model = started('readonly', '--max_iter_step=7')
     config = open(os.path.join(model, 'config.json'), 'rb').read()
@@ -281,23 +264,15 @@ def test_photo_config_data_errors_suggest_fixes_that_fit_it(tmp_path):
     assert 'well-exposed photos' in str(data._no_data('x', 'input', 'synthetic', 'folder not found'))
 
 
-def test_a_training_folder_behind_a_folder_without_search_permission_is_said_to_be_so(monkeypatch):
-    """os.path.isdir says False for it, as for a missing folder: the cause is named instead. Run as
-    user nobody in a folder of /tmp that nobody may use (pytest's folders are root's alone)."""
-    with tempfile.TemporaryDirectory() as top:
-        os.chmod(top, 0o777)
-        monkeypatch.chdir(top)
-        os.makedirs('locked/good')
-        os.chmod('locked', 0o644)           # listable, not searchable
-        cfg = configurator.load_config('photos', ['--input_dir=locked/good'])
-        try:
-            with without_root(), pytest.raises(data.DataError) as e:
-                data.make_provider(cfg, 'input', 'train')
-        finally:
-            os.chmod('locked', 0o755)
+def test_a_training_folder_behind_a_folder_without_search_permission_is_said_to_be_so(open_folder):
+    """os.path.isdir says False for it, as for a missing folder: the cause is named instead."""
+    os.makedirs('locked/good')
+    cfg = configurator.load_config('photos', ['--input_dir=locked/good'])
+    with unsearchable('locked'), without_root(), pytest.raises(data.DataError) as e:
+        data.make_provider(cfg, 'input', 'train')
     assert str(e.value) == ('locked/good: permission denied: the folder locked is not searchable (no x permission), '
                             'so nothing in it can be opened: make it searchable (chmod +x locked), or move the '
-                            'photos out of it')
+                            'files out of it')
 
 
 # ----------------------------------------------------------------------------------------------
