@@ -16,7 +16,10 @@ output `0612.jpg.retouched.png` (or `0612.retouched.png`, `0612.png`) pairs with
 evaluate.py's files (`X.retouched.png` or `.tif` beside intermediates, previews and step figures),
 only the retouched files are scored, whatever their format (PNG, TIFF or JPEG).
 
-Images are read as stored (image_io.read_image: no linearization; 8-bit is /255 as in the original).
+Images are read as stored (no linearization; 8-bit is /255 as in the original). A transparent image
+is scored as shown on a mid-grey backdrop (its colour times its alpha, plus grey where it is see-through):
+the colours a file keeps under fully transparent pixels, which a retouched result and its target need
+not share, never count.
 The final line printed is one JSON object. JSON has no infinity, so an infinite PSNR (every pair
 identical) is written as null; a null paired metric with `"count": 0` means there were no pairs.
 """
@@ -43,6 +46,7 @@ HIST_BINS = 32
 STATISTICS = ('luminance', 'contrast', 'saturation')
 # evaluate.py's results, one per input in each of its --format choices
 RETOUCHED_SUFFIXES = tuple(sorted({f'.retouched{ext}' for ext in image_io.OUTPUT_FORMATS.values()}))
+BACKDROP = np.float32(0.5)     # what a transparent image is scored on: mid-grey, as a viewer shows it
 SSIM_WINDOW = 7      # scikit-image's SSIM window: images smaller than this on a side have no SSIM
 
 
@@ -202,11 +206,16 @@ class _Reader:
         if path in self.skipped:
             return None
         try:
-            return image_io.read_image(path)
+            samples, alpha = image_io.read_photo(path)
         except image_io.ImageError as e:
             self.skipped[path] = str(e)
             self.log(f"warning: skipped {e}")
             return None
+        img = image_io.to_float(samples)
+        if alpha is None:
+            return img
+        a = image_io.to_float(alpha)[..., None]
+        return img * a + BACKDROP * (1 - a)
 
     def images(self, paths):
         return (img for img in map(self.read, paths) if img is not None)

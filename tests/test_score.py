@@ -61,6 +61,26 @@ def test_identical_folders_score_100_and_infinite_psnr(tmp_path):
     assert line['paired_metrics']['psnr'] is None and line['paired_metrics']['count'] == 3
 
 
+def test_transparent_images_are_scored_for_what_shows(tmp_path):
+    """A result and its target that show the same picture score as identical, whatever colours each
+    file keeps under its fully transparent pixels; a change that shows is scored."""
+    rng = np.random.default_rng(0)
+    visible = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    alpha = np.full((32, 32), 255, np.uint8)
+    alpha[:, :12] = 0
+    hidden = lambda colour: np.where(alpha[..., None] > 0, visible, np.uint8(colour))      # noqa: E731
+    for folder, colour in (('out', 0), ('tgt', 255)):
+        os.makedirs(tmp_path / folder)
+        image_io.write_image(str(tmp_path / folder / 'a.png'), hidden(colour), alpha=alpha)
+    assert score.score_folders(str(tmp_path / 'out'), str(tmp_path / 'tgt'), log=silent)['paired_metrics'][
+        'psnr'] == math.inf
+    shown = hidden(0).copy()
+    shown[:, 20:] //= 2                               # half of the visible part darker
+    image_io.write_image(str(tmp_path / 'out' / 'a.png'), shown, alpha=alpha)
+    assert score.score_folders(str(tmp_path / 'out'), str(tmp_path / 'tgt'), log=silent)['paired_metrics'][
+        'psnr'] < 20
+
+
 def test_constant_greys_in_different_bins_do_not_intersect_in_luminance():
     # Luminance 0.2 is bin 6 and 0.6 bin 19 of 32; both have zero contrast and zero saturation.
     result = score.histogram_intersection([grey(0.2)], [grey(0.6)])
