@@ -762,20 +762,32 @@ def list_images(items, passed_over=None):
     for item in items:
         item = os.fspath(item)
         if os.path.isdir(item):
-            found = [os.path.join(item, f) for f in sorted(os.listdir(item))]
+            # The folder's own listing says which entries are folders: in a folder that may be listed
+            # but not searched, asking each entry (os.path.isdir) fails and calls every folder a file.
+            with os.scandir(item) as entries:
+                found = [os.path.join(item, name) for name, folder in sorted((e.name, _is_folder(e)) for e in entries)
+                         if not folder or _is_photo_name(name)]      # other folders: not met
         elif any(c in item for c in '*?[') and not os.path.exists(item):
             found = _glob(item)
             if not found:
                 out.append(item)
                 continue
+            found = [f for f in found if _is_photo_name(f) or not os.path.isdir(f)]   # other folders: not met
         else:
             out.append(item)
             continue
-        found = [f for f in found if _is_photo_name(f) or not os.path.isdir(f)]   # other folders: not met
         out += [f for f in found if _is_photo_name(f)]
         if passed_over is not None:
             passed_over += [f for f in found if not _is_photo_name(f)]
     return out
+
+
+def _is_folder(entry):
+    """A folder's entry is a folder (a link to one too, where the link can be followed)."""
+    try:
+        return entry.is_dir()
+    except OSError:     # a link in a folder that may not be searched: cannot be followed
+        return False
 
 
 def passed_over_note(paths):

@@ -8,6 +8,7 @@ import errno
 import io
 import itertools
 import os
+import pathlib
 import struct
 
 import cv2
@@ -17,6 +18,7 @@ import pytest
 import containers
 import evaluate
 import image_io
+from conftest import unsearchable, without_root
 
 
 def picture(h=24, w=32, dtype=np.uint8):
@@ -195,6 +197,17 @@ def test_sidecars_and_macos_files_are_passed_over_in_folders_and_globs(shoot):
         passed = []
         assert image_io.list_images([item], passed) == (photos if others[-1].endswith('xmp') else []), item
         assert sorted(os.path.basename(p) for p in passed) == others, item
+
+
+def test_subfolders_of_a_folder_without_search_permission_are_not_counted_as_files(open_folder):
+    folder = os.path.join(open_folder, 'shoot')
+    os.makedirs(os.path.join(folder, 'raw'))
+    write(pathlib.Path(folder, 'a.jpg'), encoded('.jpg', picture()))
+    write(pathlib.Path(folder, 'a.xmp'), b'<x:xmpmeta/>')
+    passed = []
+    with unsearchable(folder), without_root():
+        assert image_io.list_images([folder], passed) == [os.path.join(folder, 'a.jpg')]
+    assert passed == [os.path.join(folder, 'a.xmp')]      # not the subfolder 'raw' as a file
 
 
 def test_glob_in_a_folder_with_brackets_finds_its_files(shoot, tmp_path):
