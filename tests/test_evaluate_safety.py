@@ -109,19 +109,19 @@ def test_a_line_break_in_a_name_leaves_the_cube_readable(tmp_path):
 
 
 def test_an_unreadable_folder_is_named_and_the_others_are_processed(tmp_path, capsys, monkeypatch):
-    """(The suite may run as root, which reads any folder: the refusal is made by os.listdir.)"""
+    """(The suite may run as root, which reads any folder: the refusal is made by os.scandir.)"""
     readable = tmp_path / 'readable'
     write_photo(readable / 'a.png', 1)
     locked = tmp_path / 'locked'
     write_photo(locked / 'b.png', 2)
-    real = os.listdir
+    real = os.scandir
 
-    def listdir(path='.'):
+    def scandir(path='.'):
         if os.fspath(path) == str(locked):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
         return real(path)
 
-    monkeypatch.setattr(os, 'listdir', listdir)
+    monkeypatch.setattr(os, 'scandir', scandir)
     out = tmp_path / 'out'
     assert recipe_run(tmp_path, locked, readable, '--output-dir', out, '--no-intermediates') == 1
     captured = capsys.readouterr()
