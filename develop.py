@@ -197,8 +197,7 @@ class Developer:
             [None, 3], dtype), tf.TensorSpec([3], tf.float32)) for dtype, scale in scales}
         count = tf.TensorSpec([], tf.int32)
         self.advance = compiled(self._advance, tf.TensorSpec([None, 3], tf.float32), *steps, count)
-        self.finish = compiled(self._finish, tf.TensorSpec([None, 3], tf.float32), tf.TensorSpec([None], tf.uint8),
-                               *steps, count)
+        self.finish = compiled(self._finish, tf.TensorSpec([None, 3], tf.float32), *steps, count)
         self.workers = os.cpu_count()
         self.pool = ThreadPoolExecutor(self.workers)
         self.warm = set()
@@ -247,11 +246,8 @@ class Developer:
     def _advance(self, img, actions, params, count):
         return {'image': self._replay(img, actions, params, count=count)[0]}
 
-    def _finish(self, img, alpha, actions, params, count):
-        """-> the 8-bit RGBA the page draws, made here rather than by NumPy joining the alpha after."""
-        import tensorflow as tf
-        img = self._replay(img, actions, params, count=count)[0]
-        return {'rgba': tf.concat([quantize(img, 8), alpha[:, None]], -1)}
+    def _finish(self, img, actions, params, count):
+        return {'8-bit': quantize(self._replay(img, actions, params, count=count)[0], 8)}
 
     def warm_up(self, dtype, steps):
         """Compiles for this sample type and number of steps in the background (e.g. while the agent
@@ -263,14 +259,14 @@ class Developer:
                          (np.float32([1, 1, 1]), *self._pack([(0, np.zeros(self.filters[0].num_params))] * steps)))
 
     def warm_up_preview(self, dtype):
-        """warm_up for the preview's functions (linearize, replay, replay_rgba: any number of steps)."""
+        """warm_up for the preview's functions (linearize, replay, replay_8bit: any number of steps)."""
         if (dtype, 'preview') in self.warm:
             return
         self.warm.add((dtype, 'preview'))
         pixels, steps = np.zeros((self.chunk, 3), dtype), self._pack([], slots=True)
         self.pool.submit(self._run, self.linearizers[np.dtype(dtype)], [pixels], (np.float32([1, 1, 1]),))
         self.pool.submit(self._run, self.advance, [pixels.astype(np.float32)], steps)
-        self.pool.submit(self._run, self.finish, [pixels.astype(np.float32), pixels[:, 0].astype(np.uint8)], steps)
+        self.pool.submit(self._run, self.finish, [pixels.astype(np.float32)], steps)
 
     def _pack(self, steps, slots=False):
         """filters.pack_steps; with slots, padded to a multiple of STEP_SLOTS steps and their number,
@@ -283,14 +279,18 @@ class Developer:
         return (np.pad(actions, (0, padded - len(steps))), np.pad(params, ((0, padded - len(steps)), (0, 0))),
                 np.int32(len(steps)))
 
+    def _call(self, function, *args):
+        """function(*args) called as its concrete function: half the cost of a call."""
+        import tensorflow as tf
+        if function not in self.concrete:
+            self.concrete[function] = function.get_concrete_function()
+        return self.concrete[function](*map(tf.convert_to_tensor, args))
+
     def _run(self, function, parts, args):
         n = len(parts[0])
         if n < self.chunk:            # one shape for every call: XLA compiles once
             parts = [np.concatenate([p, np.zeros((self.chunk - n,) + p.shape[1:], p.dtype)]) for p in parts]
-        import tensorflow as tf
-        if function not in self.concrete:     # called as a concrete function: half the cost of a call
-            self.concrete[function] = function.get_concrete_function()
-        out = self.concrete[function](*map(tf.convert_to_tensor, parts + list(args)))
+        out = self._call(function, *parts, *args)
         return {name: value.numpy()[..., :n, :] for name, value in out.items()}
 
     def _chunks(self, function, arrays, *args):
@@ -332,24 +332,41 @@ class Developer:
 
     # The preview's parts: develop() split where the editor keeps float images. Each is the same
     # computation as develop's (the linearization, filters.replay_step, quantize), so the images kept
-    # and what is made from them are develop's own.
+    # and what is made from them are develop's own. The float images stay in the compiled functions'
+    # own chunks (Chunked): converting and padding them again took 3-5 ms of each preview.
+
+    def _each(self, function, parts, *args):
+        """function(part, *args) for every part (a chunk's tensor), all at once on all cores (a
+        screen-size image has a few) -> their outputs, in order."""
+        import tensorflow as tf
+        args = [tf.convert_to_tensor(a) for a in args]          # once, not per part
+        return [f.result() for f in [self.pool.submit(self._call, function, part, *args) for part in parts]]
 
     def linearize(self, samples, curve):
-        """Samples (H, W, 3) -> the float32 linear image (H, W, 3) develop() starts the steps from."""
-        return self._chunks(self.linearizers[samples.dtype], [samples.reshape(-1, 3)], curve)['linear'].reshape(
-            samples.shape)
+        """Samples (H, W, 3) -> the float32 linear image develop() starts the steps from (Chunked)."""
+        pixels = samples.reshape(-1, 3)
+        pixels = np.concatenate([pixels, np.zeros((-len(pixels) % self.chunk, 3), pixels.dtype)])
+        parts = [pixels[start:start + self.chunk] for start in range(0, len(pixels), self.chunk)]
+        return Chunked([out['linear'] for out in self._each(self.linearizers[samples.dtype], parts, curve)],
+                       samples.shape)
 
     def replay(self, img, steps):
-        """A float image (H, W, 3) -> the float image after these steps."""
+        """A Chunked float image -> the one after these steps."""
         if not steps:
             return img
-        return self._chunks(self.advance, [img.reshape(-1, 3)], *self._pack(steps, slots=True))['image'].reshape(
-            img.shape)
+        outs = self._each(self.advance, img.parts, *self._pack(steps, slots=True))
+        return Chunked([out['image'] for out in outs], img.shape)
 
-    def replay_rgba(self, img, steps, alpha):
-        """A float image (H, W, 3) and its 8-bit alpha (H, W) -> the 8-bit RGBA (H, W, 4) after these steps."""
-        out = self._chunks(self.finish, [img.reshape(-1, 3), alpha.reshape(-1)], *self._pack(steps, slots=True))
-        return out['rgba'].reshape(img.shape[:2] + (4,))
+    def replay_8bit(self, img, steps):
+        """A Chunked float image -> the 8-bit image (H, W, 3) after these steps."""
+        outs = self._each(self.finish, img.parts, *self._pack(steps, slots=True))
+        h, w = img.shape[:2]
+        return np.concatenate([out['8-bit'].numpy() for out in outs])[:h * w].reshape(h, w, 3)
+
+
+# A float image as the preview's functions keep it: tensors of Developer.chunk pixels (the last
+# padded) and the image's shape (H, W, 3).
+Chunked = collections.namedtuple('Chunked', 'parts shape')
 
 
 def colour_table(developer, photo, edits, size):
