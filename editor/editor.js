@@ -92,8 +92,9 @@ function drawHistogram(bytes, width) {
     });
 }
 
+// A copy: a preview's steps must stay those it was asked for while sliders move on during its request.
 function activeSteps() {
-  return state.steps.filter((s) => s.enabled).map((s) => ({class: s.class, parameters: s.parameters}));
+  return state.steps.filter((s) => s.enabled).map((s) => ({class: s.class, parameters: [...s.parameters]}));
 }
 
 // One preview request at a time; changes made meanwhile are sent together when it returns.

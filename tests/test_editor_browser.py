@@ -138,6 +138,27 @@ def test_adjust_save_and_export_in_the_browser(browser, tmp_path, monkeypatch):
             dragged.append(page.evaluate("state.steps[0].parameters[0]"))
         page.mouse.up()
         assert dragged == sorted(dragged) and dragged[0] < 0 < dragged[-1], dragged
+        # A slider moved while a preview is on its way: that preview says the steps it was made from
+        # (not the slider's newer value), and the newer value follows it.
+        page.evaluate("""() => { window.shown = [];
+            new MutationObserver(() => window.shown.push(document.getElementById('after').dataset.steps))
+                .observe(document.getElementById('after'), {attributes: true, attributeFilter: ['data-steps']}); }""")
+        held = []
+
+        def hold_the_first(route):
+            if held:
+                route.continue_()
+            else:
+                held.append(route)
+        page.route('**/api/preview', hold_the_first)
+        first = [{'class': 'ExposureFilter', 'parameters': [set_parameter(page, 0, 0, 1.0)]}]
+        while not held:
+            page.wait_for_timeout(20)
+        later = [{'class': 'ExposureFilter', 'parameters': [set_parameter(page, 0, 0, 2.0)]}]
+        held[0].continue_()
+        wait_shown(page, later)
+        page.unroute('**/api/preview')
+        assert [json.loads(s) for s in page.evaluate("window.shown")] == [first, later]
         set_parameter(page, 0, 0, 0.75, kind='number')
         steps = [{'class': 'ExposureFilter', 'parameters': [0.75]}]
         wait_shown(page, steps)
