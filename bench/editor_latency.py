@@ -162,6 +162,7 @@ def main(argv=None):
     parser.add_argument('--photo', help='a photo to preview (default: the astronaut at 2,400 x 1,600)')
     parser.add_argument('--repeats', type=int, default=30, help='slider changes timed per slider (default 30)')
     args = parser.parse_args(argv)
+    load = os.getloadavg()[0]        # before this script's own work raises it
     folder = tempfile.mkdtemp()
     photo = args.photo
     if photo is None:
@@ -193,8 +194,8 @@ def main(argv=None):
         print(f"  the page's histogram alone: {1000 * histogram:.1f} ms")
     else:
         print("  in the page: not measured (no Playwright or no Chromium; see tests/test_editor_browser.py)")
-    print(f"  CPU: {util.cpu_name()}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} "
-          f"(1 min) when done")
+    print(f"  CPU: {util.cpu_name()}, {os.cpu_count()} cores; load average (1 min) {load:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} when done")
     print(f"  command: python bench/editor_latency.py{' --photo ' + args.photo if args.photo else ''} "
           f"--repeats {args.repeats}")
 
