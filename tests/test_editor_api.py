@@ -191,8 +191,10 @@ def test_preview_after_each_change_equals_developing_from_scratch(client, worksp
         shown.append(check(steps))
     # Each change was seen: no preview repeats the one before it.
     assert all(not np.array_equal(a, b) for a, b in zip(shown, shown[1:]))
+    # More steps than one compiled function's slots (develop.STEP_SLOTS) take another.
     for changed in (steps + [GAMMA], steps[:2] + steps[3:], [steps[1], steps[0]] + steps[2:],
-                    steps[:3] + [dict(steps[3], parameters=[0.95])], steps[:1], []):
+                    steps[:3] + [dict(steps[3], parameters=[0.95])], steps[:1], [], steps * 2,
+                    steps * 2 + [EXPOSURE]):
         check(changed)
 
 
