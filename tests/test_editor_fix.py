@@ -17,8 +17,8 @@ import image_io
 def preview(client, steps):
     r = client.post('/api/preview', json={'name': 'rocket.png', 'steps': steps})
     assert r.status_code == 200, r.text
-    w, h = int(r.headers['X-Width']), int(r.headers['X-Height'])
-    return np.frombuffer(r.content, np.uint8).reshape(h, w, 4)[..., :3] / 255.0
+    shape = [int(r.headers[k]) for k in ('X-Height', 'X-Width', 'X-Channels')]     # RGB, RGBA if transparent
+    return np.frombuffer(r.content, np.uint8).reshape(shape)[..., :3] / 255.0
 
 
 def psnr(a, b):
