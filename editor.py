@@ -40,6 +40,7 @@ from starlette.staticfiles import StaticFiles
 import atomic
 import configurator
 import develop
+import domain
 import evaluate
 import filters as filter_lib
 import image_io
@@ -97,7 +98,7 @@ class Library:
         for path in files:
             real = os.path.realpath(path)
             if not os.path.isfile(real):
-                print(f"skipped: {path}: no such file", file=sys.stderr)
+                print(f"skipped: {path}: {image_io.permission_problem(real) or 'no such file'}", file=sys.stderr)
                 continue
             # A link inside a folder given that leads out of it is not served: only what was given is.
             if real not in named and not any(real.startswith(folder + os.sep) for folder in folders):
@@ -198,10 +199,11 @@ class Editor:
 
     def __init__(self, library, config=None, model=None):
         self.library = library
-        self.gan = self.model = None
+        self.gan = self.model = self.domain = None
         if model:
             self.gan, cfg, model_dir, source = model_folder.load_model(config, model, None)
             self.model = f'{config}/{model}'
+            self.domain = model_folder.read_domain(model_dir)      # warns as evaluate.py does
             print(f"model {model_dir} ({source})")
         else:
             cfg = configurator.load_config('example')          # the agent's filter set, for adjusting and the game
@@ -271,13 +273,9 @@ class Editor:
         if self.gan is None:
             refuse(409, "no model: start the editor with a config and a model name to see the agent's edit")
         opened = self.open(name)
-        # evaluate.py's batch, padded to its size: the float sums of the networks differ in the last
-        # bits between batch sizes, and the draw must be the one evaluate.py makes.
-        batch = evaluate.BATCH_SIZE
-        low = np.stack([opened.low] + [np.zeros_like(opened.low)] * (batch - 1))
-        seeds = [develop.photo_seed(seed, opened.photo.samples, opened.photo.alpha)] + [0] * (batch - 1)
+        seeds = [develop.photo_seed(seed, opened.photo.samples, opened.photo.alpha)]
         with self.lock:
-            steps = self.gan.rollout(low, is_train=False, seed=seeds, critique=False)
+            steps = evaluate.agent_steps(self.gan, [opened.low], seeds)      # the draw evaluate.py makes
         out = []
         for s, (a, params) in zip(steps, recipes.chosen_edits(steps, 0)):
             f, params = self.filters[a], params.astype(np.float32)
@@ -285,7 +283,9 @@ class Editor:
                         'label': f.label(params, short=False), 'policy': s['pdf'][0].tolist(),
                         'image': png_url(image_io.quantize(s['output'][0], 8))})
         edits = [(self.index[s['class']], np.float32(s['parameters'])) for s in out]
-        return {'seed': seed, 'steps': out, 'result': png_url(self.develop(opened.thumb, opened.photo, edits))}
+        finding = domain.check(self.domain, opened.low) if self.domain else None
+        return {'seed': seed, 'steps': out, 'result': png_url(self.develop(opened.thumb, opened.photo, edits)),
+                'warning': finding.describe(self.model) if finding else None}
 
     def recipe(self, name, body):
         """The recipe of a request's edit of photo `name` (recipes.from_edits, as evaluate.py writes it)."""

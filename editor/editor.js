@@ -320,7 +320,9 @@ async function openPhoto(name) {
     if (state.game) setSteps([]);
     else if (saved) setSteps(saved.map((s) => ({...s, enabled: true, policy: null, image: null})));
     else if (!state.session.model) setSteps([]);
-    status(saved && !state.game ? `${name}: its saved recipe` : name);
+    // The model's domain warning (domain.py), as evaluate.py prints it: the photo is unlike its training inputs.
+    const warning = state.draws.length ? state.draws[0].warning : null;
+    status((saved && !state.game ? `${name}: its saved recipe` : name) + (warning ? ` — warning: ${warning}` : ''));
   } catch (e) {
     status(e.message);
   }

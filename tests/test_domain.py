@@ -9,11 +9,13 @@ import cv2
 import numpy as np
 import pytest
 from skimage import data as skdata
+from starlette.testclient import TestClient
 
 import configurator
 import data
 import develop
 import domain
+import editor
 import evaluate
 import image_io
 import model_folder
@@ -160,3 +162,17 @@ def test_sintel_frames_warn_only_when_flat_and_photos_warn():
                                                                 '0152.jpg': 'flat'}
     photos = image_io.list_images([os.path.join(SHARED_DATA, 'photos')])[::10]
     assert len(warned(photos)) > 0.7 * len(photos)      # most good photos are far from Sintel's renders
+
+
+def test_the_editor_warns_as_evaluate_does(tmp_path):
+    photo = tmp_path / 'camera.png'
+    image_io.write_image(str(photo), skdata.camera())            # black and white, for a colour model
+    cwd = os.getcwd()
+    os.chdir(configurator.PROJECT_DIR)                           # the shipped models/photos/pretrained
+    try:
+        ed = editor.Editor(editor.Library([str(photo)], str(tmp_path / 'out')), 'photos', 'pretrained')
+        with TestClient(editor.make_app(ed)) as client:
+            draw = client.post('/api/agent', json={'name': 'camera.png', 'seed': 0}).json()
+    finally:
+        os.chdir(cwd)
+    assert draw['steps'] and 'a black-and-white photo' in draw['warning'] and 'photos/pretrained' in draw['warning']

@@ -17,6 +17,7 @@ import evaluate
 import image_io
 import net
 import recipes
+from conftest import unsearchable, without_root
 
 EXPOSURE = {'class': 'ExposureFilter', 'parameters': [0.8]}
 GAMMA = {'class': 'GammaFilter', 'parameters': [0.7]}
@@ -335,3 +336,13 @@ def test_command_line(workspace, tmp_path, capsys, monkeypatch):
     assert editor.main(['a.png', '--output-dir', 'out']) == 0
     out = capsys.readouterr()
     assert 'warning' not in out.err and 'http://127.0.0.1:8765/' in out.out
+
+
+def test_a_photo_behind_a_folder_without_search_permission_is_said_to_be_so(open_folder, capsys):
+    folder = os.path.join(open_folder, 'locked')
+    os.makedirs(folder)
+    cv2.imwrite(os.path.join(folder, 'a.png'), np.zeros((20, 20, 3), np.uint8))
+    with unsearchable(folder), without_root():
+        library = editor.Library([os.path.join(folder, 'a.png')], os.path.join(open_folder, 'out'))
+    err = capsys.readouterr().err
+    assert library.paths == {} and 'permission denied' in err and 'chmod' in err and 'no such file' not in err
