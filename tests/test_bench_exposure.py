@@ -35,6 +35,12 @@ def test_metrics_of_identity_and_a_perfect_fixer():
     assert row['keep'] == 100.0 and 10 < row['fix'] < 30 and row['consistency'] < row['fix'] + 10
 
 
+@pytest.fixture(autouse=True)
+def quick_fit(monkeypatch):
+    """The filters' ceiling fitted in fewer steps: enough on these tiny photos, and the suite stays quick."""
+    monkeypatch.setattr(exposure_errors, 'FILTERS_CEILING_STEPS', 60)
+
+
 def test_protocol_on_a_folder_without_a_model(tmp_path, capsys):
     rng = np.random.default_rng(2)
     for k in range(2):
@@ -46,13 +52,14 @@ def test_protocol_on_a_folder_without_a_model(tmp_path, capsys):
     for kind in ('clip', 'camera'):
         scores = sets[kind]['scores']
         assert set(scores) == {'identity', 'clahe', 'grayworld_levels', 'gain_to_mean_0.45',
-                               *exposure_errors.CEILINGS}
+                               *exposure_errors.CEILINGS, exposure_errors.FILTERS_CEILING}
         assert scores['identity']['keep'] > 45 and scores['identity']['fix'] < scores['identity']['keep']
         assert len(os.listdir(tmp_path / 'out' / kind / 'renders')) == 10
         # A ceiling sees the reference: it beats doing nothing on every band, the curve most of all.
         for band in ('-1.5', '-1.0', '+1.0', '+1.5'):
             gain_gamma = scores['ceiling: gain + gamma fitted to the reference'][band]
             assert scores['identity'][band] < gain_gamma <= scores['ceiling: best global tone curve'][band] + 0.5
+            assert scores['identity'][band] + 3 < scores[exposure_errors.FILTERS_CEILING][band]
 
 
 def test_a_training_step_is_scored_in_its_own_folder(tmp_path, monkeypatch, capsys):
