@@ -114,8 +114,10 @@ def check(domain, view):
     outside = [(name, value, domain[name][0], domain[name][-1]) for name, value in zip(STATISTICS, values)
                if not domain[name][0] <= value <= domain[name][-1]]
     encoding = domain['encoding']
-    shown = view if encoding == 'display' else np.clip(view, 0, 1) ** (1 / DISPLAY_GAMMA)
-    if image_io.image_statistics(shown)[1] < FLAT:
+    # A display-encoded view is already as shown; a linear one is judged as a screen would show it.
+    shown_contrast = (values[1] if encoding == 'display' else
+                      image_io.image_statistics(np.clip(view, 0, 1) ** (1 / DISPLAY_GAMMA))[1])
+    if shown_contrast < FLAT:
         return Finding('flat', values, None, outside, encoding)
     if values[2] < COLOURLESS <= domain['saturation'][0]:
         return Finding('colourless', values, None, outside, encoding)
