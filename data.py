@@ -34,7 +34,6 @@ import configurator
 import develop
 import domain
 import image_io
-import util
 
 SOURCE_SIZE = 80     # side of the square crops every image is reduced to (spec 7.2, 7.3, 7.6)
 PATCH_SIZE = 64      # side of the patches the networks see
@@ -354,7 +353,7 @@ class Degradation:
         cfg, n = self.cfg, len(batch)
         ev = rng.uniform(*cfg.degrade_exposure, n)
         wb = np.exp(rng.uniform(-cfg.degrade_white_balance, cfg.degrade_white_balance, (n, 3)))
-        wb /= wb @ np.array(util.LUM_WEIGHTS)[:, None]           # a colour cast, not a brightness change
+        wb /= wb @ np.array(image_io.LUM_WEIGHTS)[:, None]           # a colour cast, not a brightness change
         gain = ((2.0 ** ev)[:, None] * wb)[:, None, None, :].astype(np.float32)
         linear = image_io.srgb_to_linear(batch)
         if cfg.degrade_curve == 'camera':
@@ -367,7 +366,7 @@ class Degradation:
         contrast = rng.uniform(-cfg.degrade_contrast, cfg.degrade_contrast, shape)
         saturation = 1.0 + rng.uniform(-cfg.degrade_saturation, cfg.degrade_saturation, shape)
         x = np.clip(0.5 + (x ** gamma - 0.5) * (1.0 + contrast), 0.0, 1.0)
-        grey = x @ np.array(util.LUM_WEIGHTS, np.float32)[:, None]
+        grey = x @ np.array(image_io.LUM_WEIGHTS, np.float32)[:, None]
         x = np.clip(grey + saturation * (x - grey), 0.0, 1.0)
         x = (np.round(x * 255) / 255).astype(np.float32)
         return np.concatenate([x, batch], axis=-1) if self.paired else x

@@ -36,7 +36,6 @@ import lut
 import model_folder
 import recipes
 import results
-import util
 import vis
 
 DEMO_MODEL = ('photos', 'pretrained')
@@ -521,6 +520,7 @@ def run(args, tally):
         args.config = configurator.config_name(args.config)
         model_folder.find_model(args.config, args.model)
     results.prepare_output_dir(args.output_dir)
+    import util      # here: TensorFlow loads once the arguments are checked
     util.configure_tensorflow()
     if args.demo:
         args.images = args.images or [prepare_demo_inputs(os.path.join(args.output_dir, 'demo_inputs'))]

@@ -3,11 +3,8 @@ for retouching, and the statistics of the inputs it was trained on (input_domain
 import json
 import os
 
-import tensorflow as tf
-
 import configurator
 import domain
-import net
 
 
 class ModelError(Exception):
@@ -46,6 +43,8 @@ def find_model(config, name):
 def load_model(config, name, step):
     """GAN restored from a full checkpoint, an actor-only export, or an original TF1 checkpoint.
     -> (gan, cfg, model folder, description of what was loaded)."""
+    import tensorflow as tf     # here: finding a model or reading its domain does not need TensorFlow
+    import net
     model_dir = find_model(config, name)
     snapshot = os.path.join(model_dir, 'config.json')
     try:

@@ -680,3 +680,14 @@ def test_help_explains_every_new_option_with_an_example(capsys):
                             ('--seed', '--seed 7')]:
         assert option in text and example in text, option
     assert 'lut3d=outputs/photo.jpg.cube' in text and 'exit status: 0' in text and 'share a file name' in text
+
+
+def test_help_and_refusals_do_not_wait_for_tensorflow():
+    """evaluate.py loads TensorFlow once its arguments are checked: --help and a refused command line
+    answer at once (importing the module does not load it)."""
+    import subprocess
+    import sys
+    code = 'import sys, evaluate; print("tensorflow" in sys.modules)'
+    out = subprocess.run([sys.executable, '-c', code], cwd=configurator.PROJECT_DIR, capture_output=True,
+                         text=True, timeout=60)
+    assert out.stdout.strip() == 'False', out.stderr
