@@ -507,7 +507,10 @@ def run_recipe(args, recipe, files, bases, tally):
             if photo is None:
                 continue
             developer.warm_up(photo.dtype, len(edits))
-            recipe = recipes.applied(args.recipe, photo.path, photo.encoding, step_filters, edits)
+            # Where the recipe applied is this photo's own (the editor's Export), it stays as it is: a
+            # note that it was applied would replace what made it (model, seed, made_by, policies).
+            own = os.path.exists(paths['recipe']) and os.path.samefile(paths['recipe'], args.recipe)
+            recipe = None if own else recipes.applied(args.recipe, photo.path, photo.encoding, step_filters, edits)
             jobs.submit(photo.pixels, develop_and_write, developer, photo, edits, paths, args.format,
                         f"{counter} {path} -> {paths['retouched']}", recipe, cube=cube)
 

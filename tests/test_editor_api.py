@@ -254,6 +254,15 @@ def test_the_game_saves_a_human_recipe_of_at_most_four_steps(client):
     assert all(s['policy'] is None for s in recipe['steps'])
 
 
+def test_export_keeps_the_recipe_it_saved(client):
+    """Export develops the photo with the recipe Save just wrote, and leaves that recipe as it is: it
+    is not replaced by a note that it was applied (made_by, seed and policies would be lost)."""
+    body = {'name': 'b.jpg', 'made_by': 'human', 'seed': None, 'steps': [EXPOSURE, GAMMA]}
+    assert client.post('/api/export', json=dict(body, names=['b.jpg'])).status_code == 200
+    recipe = json.loads(open(client.editor.library.recipe_path('b.jpg')).read())
+    assert recipe['made_by'] == 'human' and 'applied_recipe' not in recipe and len(recipe['steps']) == 2
+
+
 def test_export_writes_what_evaluate_recipe_writes(client, workspace, capsys):
     steps = [EXPOSURE, GAMMA]
     r = client.post('/api/export', json={'names': ['a.png', 'b.jpg'], 'steps': steps, 'lut': True})
