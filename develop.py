@@ -259,7 +259,7 @@ class Developer:
                          (np.float32([1, 1, 1]), *self._pack([(0, np.zeros(self.filters[0].num_params))] * steps)))
 
     def warm_up_preview(self, dtype):
-        """warm_up for the preview's functions (linearize, replay, replay_8bit: any number of steps)."""
+        """warm_up for the preview's functions (linearize, replay, replay_8bit: up to STEP_SLOTS steps; more compile again)."""
         if (dtype, 'preview') in self.warm:
             return
         self.warm.add((dtype, 'preview'))

@@ -207,7 +207,6 @@ class Editor:
             print(f"model {model_dir} ({source})")
         else:
             cfg = configurator.load_config('example')          # the agent's filter set, for adjusting and the game
-        self.cfg = cfg
         self.filters = self.gan.filters if self.gan else filter_lib.build_filters(cfg)
         self.index = {type(f).__name__: i for i, f in enumerate(self.filters)}
         self.encoding = develop.model_encoding(cfg, 'auto') if self.gan else 'auto'
@@ -276,13 +275,10 @@ class Editor:
         seeds = [develop.photo_seed(seed, opened.photo.samples, opened.photo.alpha)]
         with self.lock:
             steps = evaluate.agent_steps(self.gan, [opened.low], seeds)      # the draw evaluate.py makes
-        out = []
-        for s, (a, params) in zip(steps, recipes.chosen_edits(steps, 0)):
-            f, params = self.filters[a], params.astype(np.float32)
-            out.append({'class': type(f).__name__, 'parameters': params.tolist(),
-                        'label': f.label(params, short=False), 'policy': s['pdf'][0].tolist(),
-                        'image': png_url(image_io.quantize(s['output'][0], 8))})
-        edits = [(self.index[s['class']], np.float32(s['parameters'])) for s in out]
+        edits = [(a, params.astype(np.float32)) for a, params in recipes.chosen_edits(steps, 0)]
+        out = [{'class': type(self.filters[a]).__name__, 'parameters': params.tolist(),
+                'label': self.filters[a].label(params, short=False), 'policy': s['pdf'][0].tolist(),
+                'image': png_url(image_io.quantize(s['output'][0], 8))} for s, (a, params) in zip(steps, edits)]
         finding = domain.check(self.domain, opened.low) if self.domain else None
         return {'seed': seed, 'steps': out, 'result': png_url(self.develop(opened.thumb, opened.photo, edits)),
                 'warning': finding.describe(self.model) if finding else None}

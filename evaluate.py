@@ -434,7 +434,7 @@ def agent_steps(gan, low, seeds=None):
     photo's own, develop.photo_seed), the group is padded to BATCH_SIZE: the networks' float sums
     differ in the last bits between batch sizes, so a photo's edit then depends on its seed and pixels
     alone, not on how many others it was read with nor on --batch-size; and no run is ever larger
-    (editor.py pads its draw the same way, so its seed S is evaluate.py's --seed S)."""
+    (editor.py draws through it, so its seed S is evaluate.py's --seed S)."""
     if seeds is not None:
         pad = BATCH_SIZE - len(low)
         low, seeds = list(low) + [np.zeros_like(low[0])] * pad, list(seeds) + [0] * pad

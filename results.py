@@ -66,7 +66,7 @@ def overlong_name(paths, names, out_dir):
     try:
         limit = os.pathconf(out_dir, 'PC_NAME_MAX')
     except (OSError, ValueError):
-        limit = 255             # ext4, APFS, NTFS and exFAT
+        limit = image_io.MAX_NAME_BYTES
     longest = max((os.path.basename(paths[n]) for n in names), key=lambda name: len(os.fsencode(name)))
     return (longest, limit) if len(os.fsencode(longest)) > limit else None
 
